@@ -1,0 +1,81 @@
+// pepsal's configuration: one immutable struct, built once from the command line and the config
+// file and passed by const& to every process.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "log.hpp"
+
+namespace pepsal {
+
+enum class InterceptMode { redirect, tproxy };
+
+// Socket options for one side of a split flow.
+struct SideOptions {
+    std::string congestion;  // TCP_CONGESTION; empty: kernel default
+    int sndbuf = 0;          // SO_SNDBUF bytes; 0: kernel autotuning
+    int rcvbuf = 0;          // SO_RCVBUF bytes; 0: kernel autotuning
+    bool nodelay = true;     // TCP_NODELAY
+    int mss = 0;             // TCP_MAXSEG; 0: kernel default
+};
+
+struct Config {
+    // Command-line only.
+    std::string config_file = "/etc/pepsal.conf";
+    bool config_file_given = false;
+    bool daemon = false;
+    bool check_config = false;
+    bool show_status = false;
+    log::Level log_level = log::Level::notice;
+
+    // Interception.
+    uint16_t queue = 0;
+    uint16_t port = 5000;
+    InterceptMode mode = InterceptMode::redirect;
+    uint32_t bypass_mark = 0x50;
+    uint32_t max_conns = 2048;
+    std::string shm_name = "pepsal";
+    std::string pid_file = "/run/pepsal.pid";
+
+    // Timers, in milliseconds internally; the keys are in seconds.
+    uint32_t pending_timeout_ms = 30'000;
+    uint32_t idle_timeout_ms = 3'600'000;  // 0: never
+    uint32_t connect_timeout_ms = 15'000;
+
+    // Data path.
+    SideOptions client;  // the accepted, client-facing socket (the long link at a gateway)
+    SideOptions server;  // the destination-facing socket
+    uint32_t fastopen_qlen = 0;   // TCP_FASTOPEN on the listener; 0: off
+    bool server_fastopen = false;  // TCP_FASTOPEN_CONNECT towards destinations
+    uint32_t pipe_bytes = 1 << 20;
+
+    // Firewall (read by etc/pepsal-firewall; validated here so --check-config covers them).
+    std::string interfaces;   // comma-separated; empty: all
+    std::string sources;      // comma-separated CIDRs to intercept; empty: any
+    std::string exclude;      // comma-separated destination CIDRs never intercepted
+    std::string ports;        // comma-separated destination ports; empty: all
+    uint32_t tproxy_mark = 0x51;
+    uint32_t tproxy_table = 100;
+};
+
+// A configuration error: the message names the key, the value and where it came from.
+struct ConfigError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// What the command line asked for besides running.
+enum class ParseOutcome { run, exit_ok };
+
+// Parses argv and the config file (the file's values are overridden by the command line).
+// --help and --version print to stdout and return exit_ok. Throws ConfigError.
+ParseOutcome parse_config(int argc, const char* const* argv, Config& out);
+
+// The configuration as key=value lines, as --check-config prints it.
+std::string describe(const Config& c);
+
+const char* PEPSAL_VERSION_STRING();
+
+}  // namespace pepsal

@@ -1,0 +1,148 @@
+#include "connmgr.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "clock.hpp"
+#include "log.hpp"
+#include "relay.hpp"
+#include "signals.hpp"
+#include "worker.hpp"
+
+namespace pepsal::connmgr {
+
+namespace {
+constexpr uint64_t GC_INTERVAL_MS = 1000;
+constexpr uint64_t ACCEPT_PAUSE_MS = 100;     // after EMFILE/ENFILE/fork failure
+constexpr int ACCEPTS_PER_WAKEUP = 64;        // then reap and collect before accepting more
+constexpr uint64_t WORKER_STOP_GRACE_MS = 3000;
+}  // namespace
+
+ConnMgr::ConnMgr(const Config& config, ConnTable& table, const std::vector<UniqueFd>& listeners)
+    : config_(config), table_(table), listeners_(listeners) {}
+
+void ConnMgr::run(const sigset_t& wait_mask) {
+    auto& flags = signals::flags();
+    uint64_t next_gc = 0;
+    LOG_NOTICE("connmgr listening on port %u (%s mode), at most %u flows", config_.port,
+               config_.mode == InterceptMode::redirect ? "redirect" : "tproxy", config_.max_conns);
+    while (!flags.terminate) {
+        if (flags.child) {
+            flags.child = 0;
+            reap_workers();
+        }
+        uint64_t now = monotonic_ms();
+        if (now >= next_gc) {
+            if (uint32_t n = table_.collect(now, config_.pending_timeout_ms))
+                LOG_INFO("collected %u stale table entries", n);
+            next_gc = now + GC_INTERVAL_MS;
+        }
+        bool may_accept = workers_.size() < config_.max_conns && now >= accept_paused_until_ms_;
+        std::vector<pollfd> fds;
+        if (may_accept)
+            for (const auto& l : listeners_) fds.push_back({l.get(), POLLIN, 0});
+        uint64_t wake = next_gc;
+        if (!may_accept && accept_paused_until_ms_ > now) wake = std::min(wake, accept_paused_until_ms_);
+        uint64_t left = wake > now ? wake - now : 0;
+        timespec ts{time_t(left / 1000), long(left % 1000) * 1000000L};
+        int n = ppoll(fds.data(), fds.size(), &ts, &wait_mask);
+        if (n <= 0) continue;
+        for (const auto& p : fds)
+            if (p.revents & POLLIN) accept_from(p.fd, wait_mask);
+    }
+    stop_workers(wait_mask);
+}
+
+void ConnMgr::accept_from(int listen_fd, const sigset_t& wait_mask) {
+    for (int i = 0; i < ACCEPTS_PER_WAKEUP && workers_.size() < config_.max_conns; ++i) {
+        int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd >= 0) {
+            spawn_worker(UniqueFd(fd), wait_mask);
+            continue;
+        }
+        switch (errno) {
+            case EAGAIN: return;
+            case EINTR:
+            case ECONNABORTED:
+            case EPROTO: continue;
+            case EMFILE:
+            case ENFILE:
+            case ENOBUFS:
+            case ENOMEM: pause_accepting(std::strerror(errno)); return;
+            default: LOG_ERROR("accept on listener fd %d: %m", listen_fd); return;
+        }
+    }
+}
+
+// Leaving a listener unpolled for a moment (instead of retrying at once) keeps an fd or memory
+// shortage from spinning the CPU; pending connections wait in the kernel's backlog meanwhile.
+void ConnMgr::pause_accepting(const char* why) {
+    uint64_t now = monotonic_ms();
+    accept_paused_until_ms_ = now + ACCEPT_PAUSE_MS;
+    if (now - last_pause_log_ms_ >= 1000) {
+        LOG_WARN("cannot take new flows (%s); pausing accept for %llu ms", why,
+                 (unsigned long long)ACCEPT_PAUSE_MS);
+        last_pause_log_ms_ = now;
+    }
+}
+
+void ConnMgr::spawn_worker(UniqueFd client, const sigset_t& wait_mask) {
+    pid_t pid = fork();
+    if (pid < 0) {
+        pause_accepting(std::strerror(errno));
+        proxy::reset_close(std::move(client));
+        return;
+    }
+    if (pid == 0) {
+        signals::reset();
+        for (const auto& l : listeners_) ::close(l.get());  // the child owns none of them
+        log::init("pepsal-worker", config_.daemon, config_.log_level);
+        int rc = 1;
+        try {
+            rc = proxy::run_worker(std::move(client), config_, table_, wait_mask);
+        } catch (const std::exception& e) {
+            LOG_ERROR("worker: %s", e.what());
+        }
+        _exit(rc);
+    }
+    workers_.insert(pid);
+}
+
+void ConnMgr::reap_workers() {
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        workers_.erase(pid);
+        uint32_t freed = table_.release_owned_by(pid);
+        if (WIFSIGNALED(status))
+            LOG_NOTICE("worker %d killed by signal %d; freed %u table slots", int(pid), WTERMSIG(status), freed);
+    }
+}
+
+void ConnMgr::stop_workers(const sigset_t& wait_mask) {
+    if (workers_.empty()) return;
+    LOG_NOTICE("stopping %zu workers", workers_.size());
+    for (pid_t pid : workers_) kill(pid, SIGTERM);
+    uint64_t deadline = monotonic_ms() + WORKER_STOP_GRACE_MS;
+    while (!workers_.empty() && monotonic_ms() < deadline) {
+        timespec ts{0, 50 * 1000000L};
+        ppoll(nullptr, 0, &ts, &wait_mask);
+        reap_workers();
+    }
+    for (pid_t pid : workers_) {
+        LOG_WARN("worker %d did not stop; killing it", int(pid));
+        kill(pid, SIGKILL);
+    }
+    for (pid_t pid : workers_) {
+        waitpid(pid, nullptr, 0);
+        table_.release_owned_by(pid);
+    }
+    workers_.clear();
+}
+
+}  // namespace pepsal::connmgr
