@@ -25,7 +25,7 @@ say =
 endif
 
 # One static library per folder; each process's main only wires them together.
-LIB_DIRS     := proxy connmgr queuer common
+LIB_DIRS     := connmgr queuer proxy common
 MAIN_SRC     := connmgr/main.cpp
 lib_src       = $(filter-out $(MAIN_SRC),$(wildcard $(1)/*.cpp))
 lib_a         = $(BUILD)/lib$(1).a

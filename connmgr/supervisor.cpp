@@ -1,5 +1,6 @@
 #include "supervisor.hpp"
 
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,6 +60,7 @@ void Supervisor::start(Child& c, const sigset_t& wait_mask) {
         return;
     }
     if (pid == 0) child_main(c, wait_mask);
+    LOG_NOTICE("%s started (pid %d)", c.role, int(pid));
     c.pid = pid;
     c.started_ms = monotonic_ms();
     c.restart_at_ms = 0;

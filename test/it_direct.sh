@@ -28,9 +28,9 @@ trap cleanup EXIT
 start_servers() {
     local port
     for port in 5201 5202; do
-        tb_exec server "$FT" serve --listen "$TB_SERVER4:$port" --log "$PEP_DIR/srv4-$port.log" >/dev/null 2>&1 &
+        tb_exec server "$FT" serve --listen "$TB_SERVER_V4:$port" --log "$PEP_DIR/srv4-$port.log" >/dev/null 2>&1 &
         SERVER_PIDS="$SERVER_PIDS $!"
-        tb_exec server "$FT" serve --listen "[$TB_SERVER6]:$port" --log "$PEP_DIR/srv6-$port.log" >/dev/null 2>&1 &
+        tb_exec server "$FT" serve --listen "[$TB_SERVER_V6]:$port" --log "$PEP_DIR/srv6-$port.log" >/dev/null 2>&1 &
         SERVER_PIDS="$SERVER_PIDS $!"
     done
     sleep 0.3
@@ -74,6 +74,13 @@ slots_drain() {  # the table empties once every flow has ended
     return 1
 }
 
+queuer_saw_all() {
+    local missed inserted
+    missed=$(pep_counter pepb missed); inserted=$(pep_counter pepb inserted)
+    echo "inserted=$inserted missed=$missed"
+    [ "$missed" = 0 ] && [ "$inserted" -gt 400 ]
+}
+
 family_checks() {  # family_checks MODE FAMILY SERVER_ADDR PEP_ADDR
     local mode=$1 fam=$2 srv=$3 pep_addr=$4 dst
     dst=$srv; [ "$fam" = 6 ] && dst="[$srv]"
@@ -92,10 +99,11 @@ family_checks() {  # family_checks MODE FAMILY SERVER_ADDR PEP_ADDR
 testbed_up none >/dev/null
 start_servers
 for mode in redirect tproxy; do
-    pep_start pepb pepb "mode=$mode" || { fail "$mode: pepsal starts"; continue; }
-    family_checks "$mode" 4 "$TB_SERVER4" "$TB_PEPB_SERVER4"
-    family_checks "$mode" 6 "$TB_SERVER6" "$TB_PEPB_SERVER6"
+    pep_start "$(tb_ns pepb)" pepb "mode=$mode" || { fail "$mode: pepsal starts"; continue; }
+    family_checks "$mode" 4 "$TB_SERVER_V4" "$TB_PEPB_SERVER_V4"
+    family_checks "$mode" 6 "$TB_SERVER_V6" "$TB_PEPB_SERVER_V6"
     check "$mode: every slot freed after the flows ended" slots_drain
+    check "$mode: the queuer recorded every flow (no fallback to the kernel)" queuer_saw_all
     check "$mode: pepsal exits 0 on SIGTERM" pep_stop pepb
 done
 finish

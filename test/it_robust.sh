@@ -33,10 +33,10 @@ DST4=""
 start_servers() {
     local port
     for port in 5201 5202; do
-        tb_exec server "$FT" serve --listen "$TB_SERVER4:$port" --log "$PEP_DIR/srv-$port.log" >/dev/null 2>&1 &
+        tb_exec server "$FT" serve --listen "$TB_SERVER_V4:$port" --log "$PEP_DIR/srv-$port.log" >/dev/null 2>&1 &
         SERVER_PIDS="$SERVER_PIDS $!"
     done
-    DST4=$TB_SERVER4
+    DST4=$TB_SERVER_V4
     sleep 0.3
 }
 
@@ -64,7 +64,7 @@ table_full_bypasses() {
     wait_active 2 || { echo "holders not active"; return 1; }
     client upload --to "$DST4:5201" --bytes 5M || return 1
     local peer; peer=$(last_peer_addr "$PEP_DIR/srv-5201.log")
-    [ "$peer" = "$TB_CLIENT4" ] || { echo "server saw $peer, expected the client itself (unproxied)"; return 1; }
+    [ "$peer" = "$TB_CLIENT_V4" ] || { echo "server saw $peer, expected the client itself (unproxied)"; return 1; }
     [ "$(pep_counter pepb full)" -ge 1 ] || { echo "full counter not raised"; pep_status pepb; return 1; }
 }
 
@@ -126,7 +126,7 @@ daemon_via_init_script() {
     tb_exec pepb env $env "$REPO/etc/init.d/pepsal" status || return 1
     client upload --to "$DST4:5201" --bytes 5M || return 1
     local peer; peer=$(last_peer_addr "$PEP_DIR/srv-5201.log")
-    [ "$peer" = "$TB_PEPB_SERVER4" ] || { echo "not proxied: server saw $peer"; return 1; }
+    [ "$peer" = "$TB_PEPB_SERVER_V4" ] || { echo "not proxied: server saw $peer"; return 1; }
     tb_exec pepb env $env "$REPO/etc/init.d/pepsal" stop || return 1
     [ ! -e "$PEP_DIR/daemon.pid" ] || { echo "pid file left"; return 1; }
     tb_exec pepb iptables -t nat -S | grep -q PEPSAL && { echo "rules left"; return 1; }
@@ -136,11 +136,11 @@ daemon_via_init_script() {
 testbed_up none >/dev/null
 start_servers
 
-pep_start pepb pepb max-conns=2 || fail "pepsal starts (max-conns=2)"
+pep_start "$(tb_ns pepb)" pepb max-conns=2 || fail "pepsal starts (max-conns=2)"
 check "table full: new flows still succeed, unproxied, and are counted" table_full_bypasses
 pep_stop pepb >/dev/null; BG_PIDS=""
 
-pep_start pepb pepb || fail "pepsal starts"
+pep_start "$(tb_ns pepb)" pepb || fail "pepsal starts"
 check "queuer SIGKILLed: traffic still passes, queuer restarted" queuer_killed_traffic_passes
 check "workers SIGKILLed under load: other flows intact, no zombie, no stale slot" workers_killed_under_load
 check "no zombie processes under pepsal" no_zombies

@@ -26,12 +26,22 @@ fail() {
 }
 
 # check "description" command args...: runs the command, records the outcome, shows its output on failure.
+# The command runs in this shell (not a subshell), so it may wait for its own background jobs.
 check() {
-    what=$1; shift
-    out=$("$@" 2>&1) && { pass "$what"; [ -z "${VERBOSE:-}" ] || printf '%s\n' "$out"; return 0; }
-    fail "$what"
-    printf '%s\n' "$out" | tail -20 | sed 's/^/       /' >&2
-    return 1
+    local what=$1 out rc
+    shift
+    out=$(mktemp)
+    "$@" >"$out" 2>&1
+    rc=$?
+    if [ "$rc" = 0 ]; then
+        pass "$what"
+        [ -z "${VERBOSE:-}" ] || cat "$out"
+    else
+        fail "$what (exit $rc)"
+        tail -20 "$out" | sed 's/^/       /' >&2
+    fi
+    rm -f "$out"
+    return "$rc"
 }
 
 finish() {
