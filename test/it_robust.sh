@@ -100,7 +100,20 @@ no_zombies() {
     [ "$z" = 0 ] || { ps -eo pid,ppid,stat,cmd | awk '$3 ~ /Z/'; return 1; }
 }
 
+end_background() {
+    local p
+    for p in $BG_PIDS; do kill "$p" 2>/dev/null; done
+    for p in $BG_PIDS; do wait "$p" 2>/dev/null; done
+    BG_PIDS=""
+}
+
 shutdown_resets_flows() {
+    end_background
+    local i
+    for i in $(seq 1 50); do
+        [ "$(pep_status pepb | grep -c ' active ')" = 0 ] && break
+        sleep 0.1
+    done
     client expect-reset --to "$DST4:5202" --hold --timeout-ms 10000 >"$PEP_DIR/rst.out" 2>&1 &
     local holder=$!
     wait_active 1 || return 1

@@ -40,13 +40,13 @@ pep_cmd() {
 
 pep_status() { pep_cmd "$1" --status; }
 
-# pep_stop NAME: removes the rules, sends SIGTERM and waits up to 10 s; returns pepsal's exit
-# status (124 if it had to be killed).
+# pep_stop NAME: sends SIGTERM, waits up to 10 s, then removes the rules (in that order: pepsal
+# resets its flows through the NAT bindings the rules keep alive); returns pepsal's exit status
+# (124 if it had to be killed).
 pep_stop() {
     local name=$1 pid node rc i
     pid=$(pep_pid "$name"); node=$(pep_node "$name")
     [ -n "$pid" ] || return 0
-    ip netns exec "$node" env PEPSAL="$BUILD/pepsal" "$REPO/etc/pepsal-firewall" -f "$PEP_DIR/$name.conf" down || true
     kill -TERM "$pid" 2>/dev/null
     for i in $(seq 1 200); do
         kill -0 "$pid" 2>/dev/null || break
@@ -60,6 +60,7 @@ pep_stop() {
         wait "$pid" 2>/dev/null
         rc=$?
     fi
+    ip netns exec "$node" env PEPSAL="$BUILD/pepsal" "$REPO/etc/pepsal-firewall" -f "$PEP_DIR/$name.conf" down || true
     eval "PEP_PID_${name}="
     return $rc
 }
