@@ -28,9 +28,9 @@ trap cleanup EXIT
 start_servers() {
     local port
     for port in 5201 5202; do
-        tb_exec server "$FT" serve --listen "$TB_SERVER_V4:$port" --log "$PEP_DIR/srv4-$port.log" >/dev/null 2>&1 &
+        tb_spawn server "$FT" serve --listen "$TB_SERVER_V4:$port" --log "$PEP_DIR/srv4-$port.log" >/dev/null 2>&1
         SERVER_PIDS="$SERVER_PIDS $!"
-        tb_exec server "$FT" serve --listen "[$TB_SERVER_V6]:$port" --log "$PEP_DIR/srv6-$port.log" >/dev/null 2>&1 &
+        tb_spawn server "$FT" serve --listen "[$TB_SERVER_V6]:$port" --log "$PEP_DIR/srv6-$port.log" >/dev/null 2>&1
         SERVER_PIDS="$SERVER_PIDS $!"
     done
     sleep 0.3
@@ -49,7 +49,7 @@ expect_peer() {  # expect_peer LOGFILE ADDRESS
 # A flow held open shows up in pepsal's table as active, with its worker's pid.
 table_shows_flow() {
     local dst=$1 holder i
-    client hold --to "$dst:5202" --secs 5 >/dev/null 2>&1 &
+    tb_spawn client "$FT" hold --to "$dst:5202" --secs 5 >/dev/null 2>&1
     holder=$!
     for i in $(seq 1 50); do
         if pep_status pepb | grep -q "active .* -> .*:5202 pid"; then

@@ -33,7 +33,7 @@ DST4=""
 start_servers() {
     local port
     for port in 5201 5202; do
-        tb_exec server "$FT" serve --listen "$TB_SERVER_V4:$port" --log "$PEP_DIR/srv-$port.log" >/dev/null 2>&1 &
+        tb_spawn server "$FT" serve --listen "$TB_SERVER_V4:$port" --log "$PEP_DIR/srv-$port.log" >/dev/null 2>&1
         SERVER_PIDS="$SERVER_PIDS $!"
     done
     DST4=$TB_SERVER_V4
@@ -45,7 +45,7 @@ last_peer_addr() { tail -1 "$1" | sed -n 's/.*peer=\(.*\):[0-9]* .*/\1/p' | tr -
 hold_flows() {  # hold_flows N PORT SECS: N idle flows in the background
     local i
     for i in $(seq 1 "$1"); do
-        client hold --to "$DST4:$2" --secs "$3" >/dev/null 2>&1 &
+        tb_spawn client "$FT" hold --to "$DST4:$2" --secs "$3" >/dev/null 2>&1
         BG_PIDS="$BG_PIDS $!"
     done
 }
@@ -81,7 +81,7 @@ queuer_killed_traffic_passes() {
 
 workers_killed_under_load() {
     hold_flows 10 5202 20
-    client parallel --to "$DST4:5201" --flows 20 --bytes 30M --mode both >"$PEP_DIR/par.out" 2>&1 &
+    tb_spawn client "$FT" parallel --to "$DST4:5201" --flows 20 --bytes 30M --mode both >"$PEP_DIR/par.out" 2>&1
     local par=$! victims v
     wait_active 25 || { echo "flows not active"; pep_status pepb; return 1; }
     victims=$(pep_workers_for_port pepb 5202 | shuf | head -5)
@@ -114,7 +114,7 @@ shutdown_resets_flows() {
         [ "$(pep_status pepb | grep -c ' active ')" = 0 ] && break
         sleep 0.1
     done
-    client expect-reset --to "$DST4:5202" --hold --timeout-ms 10000 >"$PEP_DIR/rst.out" 2>&1 &
+    tb_spawn client "$FT" expect-reset --to "$DST4:5202" --hold --timeout-ms 10000 >"$PEP_DIR/rst.out" 2>&1
     local holder=$!
     wait_active 1 || return 1
     pep_stop pepb || { echo "pepsal exit status $?"; return 1; }

@@ -74,3 +74,12 @@ pep_workers_for_port() {
 pep_counter() {
     pep_status "$1" | awk -v k="$2" '$1 == "slots" { for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }'
 }
+
+# tb_spawn NODE command...: starts the command in the background inside the testbed node; $! is
+# the command's own pid (ip netns exec execs it), so the caller can kill it by pid. A shell
+# function run with `&` would leave $! naming a subshell instead.
+tb_spawn() {
+    local node=$1
+    shift
+    ip netns exec "${TB}$node" "$@" &
+}
