@@ -105,13 +105,13 @@ fuzz: $(FUZZ_BINS)
 	  echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$corpus $$( [ -d $$seeds ] && echo $$seeds ) \
 	    2>$(BUILD)/fuzz/$$(basename $$f).log || { tail -50 $(BUILD)/fuzz/$$(basename $$f).log; exit 1; }; \
-	  grep -E 'stat::number_of_executed_runs' $(BUILD)/fuzz/$$(basename $$f).log; \
+	  grep -E 'stat::number_of_executed_units' $(BUILD)/fuzz/$$(basename $$f).log; \
 	done
 
 # Unit tests under AddressSanitizer and UndefinedBehaviorSanitizer, in a build tree of their own.
 asan: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan \
-	  OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -Wno-maybe-uninitialized" \
 	  build/asan/pepsal-tests
 	$(Q)ASAN_OPTIONS=detect_leaks=1 build/asan/pepsal-tests
 
