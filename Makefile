@@ -94,10 +94,16 @@ FUZZ_SRC     := $(wildcard test/fuzz/fuzz_*.cpp)
 FUZZ_BINS    := $(patsubst test/fuzz/%.cpp,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_LIB_SRC := $(filter-out $(MAIN_SRC),$(wildcard common/*.cpp proxy/*.cpp))
 FUZZ_FLAGS   := -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Icommon -Iproxy
-$(BUILD)/fuzz/%: test/fuzz/%.cpp $(FUZZ_LIB_SRC) $(wildcard common/*.hpp proxy/*.hpp)
-	$(call say,FUZZ,$@)
+FUZZ_OBJ     := $(patsubst %.cpp,$(BUILD)/fuzz/obj/%.o,$(FUZZ_LIB_SRC))
+$(BUILD)/fuzz/obj/%.o: %.cpp
+	$(call say,CLANG,$<)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)clang++ $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(LDLIBS)
+	$(Q)clang++ $(FUZZ_FLAGS) -MMD -MP -c -o $@ $<
+$(BUILD)/fuzz/%: test/fuzz/%.cpp $(FUZZ_OBJ)
+	$(call say,FUZZ,$@)
+	$(Q)clang++ $(FUZZ_FLAGS) -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
+-include $(FUZZ_OBJ:.o=.d)
+.SECONDARY: $(FUZZ_OBJ)
 fuzz: $(FUZZ_BINS)
 	$(Q)for f in $(FUZZ_BINS); do \
 	  corpus=$(BUILD)/fuzz/corpus-$$(basename $$f); mkdir -p $$corpus; \
