@@ -132,3 +132,17 @@ TEST_CASE("etc/pepsal.conf documents every key with its default", "[config]") {
         CHECK(text.find("#" + std::string(k.name) + "=" + k.default_value + "\n") != std::string::npos);
     }
 }
+
+TEST_CASE("README lists every key with its default", "[config]") {
+    std::ifstream in("README");
+    REQUIRE(in);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (const auto& k : config_keys()) {
+        INFO(k.name);
+        std::string def = *k.default_value ? k.default_value : "empty";
+        auto at = text.find("\n    " + std::string(k.name) + " ");
+        REQUIRE(at != std::string::npos);
+        auto line = text.substr(at + 1, text.find('\n', at + 1) - at - 1);
+        CHECK(line.find(" " + def + " ") != std::string::npos);
+    }
+}
