@@ -32,8 +32,11 @@ void sleep_masked(uint64_t ms, const sigset_t& wait_mask) {
 Supervisor::Supervisor(const Config& config, ConnTable& table, std::vector<UniqueFd> listeners)
     : config_(config), table_(table), listeners_(std::move(listeners)) {}
 
-void Supervisor::child_main(const Child& c, const sigset_t& wait_mask) {
+void Supervisor::child_main(const Child& c, pid_t supervisor, const sigset_t& wait_mask) {
     signals::reset();
+    // A supervisor killed outright (SIGKILL, OOM) must not leave a queuer holding the NFQUEUE or
+    // a connmgr holding the port: they get SIGTERM and wind down as on a normal stop.
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != supervisor) _exit(1);
     std::string ident = std::string("pepsal-") + c.role;
     log::init(strdup(ident.c_str()), config_.daemon, config_.log_level);
     int rc = 0;
@@ -53,13 +56,14 @@ void Supervisor::child_main(const Child& c, const sigset_t& wait_mask) {
 }
 
 void Supervisor::start(Child& c, const sigset_t& wait_mask) {
+    pid_t self = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         LOG_ERROR("fork %s: %m", c.role);
         c.restart_at_ms = monotonic_ms() + std::max(c.backoff_ms, FIRST_BACKOFF_MS);
         return;
     }
-    if (pid == 0) child_main(c, wait_mask);
+    if (pid == 0) child_main(c, self, wait_mask);
     LOG_NOTICE("%s started (pid %d)", c.role, int(pid));
     c.pid = pid;
     c.started_ms = monotonic_ms();

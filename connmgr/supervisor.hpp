@@ -32,7 +32,7 @@ private:
     void reap(uint64_t now);
     void shutdown(const sigset_t& wait_mask);
     void end_orphaned_workers(const sigset_t& wait_mask);
-    [[noreturn]] void child_main(const Child& c, const sigset_t& wait_mask);
+    [[noreturn]] void child_main(const Child& c, pid_t supervisor, const sigset_t& wait_mask);
 
     const Config& config_;
     ConnTable& table_;

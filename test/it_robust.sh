@@ -130,6 +130,25 @@ rr_latency() {  # p50 of 100-byte request/response through pepsal stays within 2
     [ -n "$via" ] && [ -n "$direct" ] && [ "$via" -lt $((direct + 20000)) ]
 }
 
+supervisor_killed_then_restart() {
+    local sup qpid cpid i
+    sup=$(pep_pid pepb)
+    qpid=$(grep -o 'queuer started (pid [0-9]*' "$PEP_DIR/pepb.log" | tail -1 | grep -o '[0-9]*$')
+    cpid=$(grep -o 'connmgr started (pid [0-9]*' "$PEP_DIR/pepb.log" | tail -1 | grep -o '[0-9]*$')
+    kill -KILL "$sup"; wait "$sup" 2>/dev/null; PEP_PID_pepb=""
+    for i in $(seq 1 50); do
+        kill -0 "$qpid" 2>/dev/null || kill -0 "$cpid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$qpid" 2>/dev/null || kill -0 "$cpid" 2>/dev/null; then echo "queuer/connmgr outlived the supervisor"; return 1; fi
+    [ -e "/dev/shm/pepsal-test-pepb-$$" ] || { echo "expected a stale segment to be left"; return 1; }
+    pep_start "$(tb_ns pepb)" pepb || return 1
+    client upload --to "$DST4:5201" --bytes 5M || return 1
+    local peer; peer=$(last_peer_addr "$PEP_DIR/srv-5201.log")
+    [ "$peer" = "$TB_PEPB_SERVER_V4" ] || { echo "not proxied after restart: server saw $peer"; return 1; }
+    [ "$(pep_counter pepb missed)" = 0 ] || { echo "queuer did not record the flow"; return 1; }
+}
+
 daemon_via_init_script() {
     local conf=$PEP_DIR/daemon.conf
     printf 'shm-name=pepsal-test-daemon-%s\npid-file=%s/daemon.pid\n' $$ "$PEP_DIR" >"$conf"
@@ -158,6 +177,7 @@ check "queuer SIGKILLed: traffic still passes, queuer restarted" queuer_killed_t
 check "workers SIGKILLed under load: other flows intact, no zombie, no stale slot" workers_killed_under_load
 check "no zombie processes under pepsal" no_zombies
 check "100-byte request/response adds < 20 ms at p50" rr_latency
+check "supervisor SIGKILLed: children exit; a new start replaces the stale segment" supervisor_killed_then_restart
 check "SIGTERM: exit 0, live flows reset, segment removed" shutdown_resets_flows
 check "daemon mode through the init script: start, status, proxy, stop" daemon_via_init_script
 finish
