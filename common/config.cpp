@@ -126,6 +126,11 @@ ParseOutcome parse_config(int argc, const char* const* argv, Config& out) {
     auto file = parse_file(out.config_file, out.config_file_given, keys);
     apply_keys(cli, file, out.config_file, out);
     if (verbosity > 0) out.log_level = log::Level(std::min(int(log::Level::debug), int(log::Level::notice) + verbosity));
+    if ((out.pair_near() || out.pair_far()) && out.psk_file.empty())
+        throw ConfigError("pair mode (peer= or pair-listen=) needs psk-file=");
+    if (out.pair_near() && out.warm_lanes < out.lanes)
+        throw ConfigError("warm-lanes=" + std::to_string(out.warm_lanes) + " must be at least lanes=" +
+                          std::to_string(out.lanes));
     if (out.bypass_mark == out.tproxy_mark)
         throw ConfigError("bypass-mark and tproxy-mark must differ (both " + std::to_string(out.bypass_mark) + ")");
     return ParseOutcome::run;

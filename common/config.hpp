@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "endpoint.hpp"
 #include "log.hpp"
 
 namespace pepsal {
@@ -51,6 +52,19 @@ struct Config {
     uint32_t fastopen_qlen = 0;   // TCP_FASTOPEN on the listener; 0: off
     bool server_fastopen = false;  // TCP_FASTOPEN_CONNECT towards destinations
     uint32_t pipe_bytes = 1 << 20;
+
+    // Pair mode (see README "Pair mode"). Unset endpoints have family AF_UNSPEC.
+    Endpoint peer;                 // near side: connect lanes to this peer instance
+    Endpoint pair_listen;          // far side: accept lanes from the peer here
+    uint32_t lanes = 4;            // lanes per flow
+    uint32_t warm_lanes = 8;       // authenticated lanes kept ready towards the peer
+    std::string psk_file;          // pre-shared key; required in pair mode
+    std::string allow;             // destination CIDRs the far side connects to; empty: any
+    bool peer_fallback_direct = true;  // peer unreachable: direct (true) or reset the client
+    uint32_t reorder_bytes = 8 << 20;  // per flow and direction
+
+    bool pair_near() const { return peer.family() != AF_UNSPEC; }
+    bool pair_far() const { return pair_listen.family() != AF_UNSPEC; }
 
     // Firewall (read by etc/pepsal-firewall; validated here so --check-config covers them).
     std::string interfaces;   // comma-separated; empty: all

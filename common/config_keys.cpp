@@ -42,6 +42,14 @@ std::string parse_path(const std::string& v) {
     return v;
 }
 
+Endpoint parse_endpoint_or_empty(const std::string& v) {
+    if (v.empty()) return Endpoint{};
+    auto e = Endpoint::parse(v);
+    if (!e || e->port() == 0) throw std::invalid_argument("expected ADDR:PORT or [V6ADDR]:PORT with an IP address");
+    return *e;
+}
+std::string endpoint_or_empty(const Endpoint& e) { return e.family() == AF_UNSPEC ? "" : e.to_string(); }
+
 constexpr uint32_t MAX_CONNS_LIMIT = 1u << 20;
 constexpr uint64_t MAX_BUFFER_BYTES = 1ull << 30;  // 1 GiB: far above any sane BDP
 
@@ -123,6 +131,34 @@ const ConfigKey KEYS[] = {
     {"pipe-size", "1m", "splice pipe size per direction of a flow, bytes (k/m/g)",
      [](Config& c, const std::string& v) { c.pipe_bytes = uint32_t(cv::parse_size(v, 4096, 256ull << 20)); },
      [](const Config& c) { return std::to_string(c.pipe_bytes); }},
+    {"peer", "", "pair mode, near side: the peer pepsal's pair-listen address, ADDR:PORT (IP literal)",
+     [](Config& c, const std::string& v) { c.peer = parse_endpoint_or_empty(v); },
+     [](const Config& c) { return endpoint_or_empty(c.peer); }},
+    {"pair-listen", "", "pair mode, far side: accept lanes from the peer on ADDR:PORT",
+     [](Config& c, const std::string& v) { c.pair_listen = parse_endpoint_or_empty(v); },
+     [](const Config& c) { return endpoint_or_empty(c.pair_listen); }},
+    {"lanes", "4", "pair mode: parallel TCP lanes per flow (1 to 16)",
+     [](Config& c, const std::string& v) { c.lanes = uint32_t(cv::parse_uint(v, 1, 16)); },
+     [](const Config& c) { return std::to_string(c.lanes); }},
+    {"warm-lanes", "8", "pair mode: authenticated lanes kept open towards the peer, ready for new flows",
+     [](Config& c, const std::string& v) { c.warm_lanes = uint32_t(cv::parse_uint(v, 1, 1024)); },
+     [](const Config& c) { return std::to_string(c.warm_lanes); }},
+    {"psk-file", "", "pair mode: pre-shared key file (at least 32 bytes, not readable by group or others)",
+     [](Config& c, const std::string& v) { c.psk_file = v.empty() ? v : parse_path(v); },
+     [](const Config& c) { return c.psk_file; }},
+    {"allow", "", "pair mode, far side: destination networks it will connect to (CIDR, comma-separated); empty: any",
+     [](Config& c, const std::string& v) { c.allow = cv::parse_cidr_list(v); },
+     [](const Config& c) { return c.allow; }},
+    {"peer-fallback", "direct", "pair mode: what a new flow does when no lane to the peer is ready: direct or reset",
+     [](Config& c, const std::string& v) {
+         if (v == "direct") c.peer_fallback_direct = true;
+         else if (v == "reset") c.peer_fallback_direct = false;
+         else throw std::invalid_argument("expected direct or reset");
+     },
+     [](const Config& c) { return std::string(c.peer_fallback_direct ? "direct" : "reset"); }},
+    {"reorder-buffer", "8m", "pair mode: reorder buffer per flow and direction, bytes (k/m/g); also the credit announced to the peer",
+     [](Config& c, const std::string& v) { c.reorder_bytes = uint32_t(cv::parse_size(v, 256 << 10, 1ull << 30)); },
+     [](const Config& c) { return std::to_string(c.reorder_bytes); }},
     {"interfaces", "", "firewall: interfaces whose incoming TCP is intercepted, comma-separated; empty: all",
      [](Config& c, const std::string& v) { c.interfaces = cv::parse_iface_list(v); },
      [](const Config& c) { return c.interfaces; }},

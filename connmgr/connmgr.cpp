@@ -12,6 +12,7 @@
 #include "log.hpp"
 #include "relay.hpp"
 #include "signals.hpp"
+#include "pair_far.hpp"
 #include "worker.hpp"
 
 namespace pepsal::connmgr {
@@ -23,8 +24,21 @@ constexpr int ACCEPTS_PER_WAKEUP = 64;        // then reap and collect before ac
 constexpr uint64_t WORKER_STOP_GRACE_MS = 3000;
 }  // namespace
 
-ConnMgr::ConnMgr(const Config& config, ConnTable& table, const std::vector<UniqueFd>& listeners)
-    : config_(config), table_(table), listeners_(listeners) {}
+ConnMgr::ConnMgr(const Config& config, ConnTable& table, const std::vector<UniqueFd>& listeners,
+                 const pair::Psk* key, int pair_listener)
+    : config_(config), table_(table), listeners_(listeners) {
+    if (key && config.pair_near()) pool_ = std::make_unique<LanePool>(config, *key, nonces_);
+    if (key && pair_listener >= 0) acceptor_ = std::make_unique<LaneAcceptor>(config, *key, nonces_, pair_listener);
+}
+
+ConnMgr::~ConnMgr() = default;
+
+uint64_t ConnMgr::tick(uint64_t now) {
+    uint64_t wake = now + GC_INTERVAL_MS;
+    if (pool_) wake = std::min(wake, pool_->tick(now));
+    if (acceptor_) wake = std::min(wake, acceptor_->tick(now));
+    return wake;
+}
 
 void ConnMgr::run(const sigset_t& wait_mask) {
     auto& flags = signals::flags();
@@ -42,18 +56,32 @@ void ConnMgr::run(const sigset_t& wait_mask) {
                 LOG_INFO("collected %u stale table entries", n);
             next_gc = now + GC_INTERVAL_MS;
         }
+        uint64_t wake = std::min(next_gc, tick(now));
         bool may_accept = workers_.size() < config_.max_conns && now >= accept_paused_until_ms_;
         std::vector<pollfd> fds;
         if (may_accept)
             for (const auto& l : listeners_) fds.push_back({l.get(), POLLIN, 0});
-        uint64_t wake = next_gc;
+        size_t first_pool = fds.size();
+        if (pool_) pool_->poll_set(fds);
+        size_t first_acceptor = fds.size();
+        if (acceptor_) acceptor_->poll_set(fds);
         if (!may_accept && accept_paused_until_ms_ > now) wake = std::min(wake, accept_paused_until_ms_);
         uint64_t left = wake > now ? wake - now : 0;
         timespec ts{time_t(left / 1000), long(left % 1000) * 1000000L};
         int n = ppoll(fds.data(), fds.size(), &ts, &wait_mask);
         if (n <= 0) continue;
-        for (const auto& p : fds)
-            if (p.revents & POLLIN) accept_from(p.fd, wait_mask);
+        now = monotonic_ms();
+        for (size_t i = 0; i < fds.size(); ++i) {
+            if (!fds[i].revents) continue;
+            if (i < first_pool) accept_from(fds[i].fd, wait_mask);
+            else if (i < first_acceptor) pool_->handle(fds[i], now);
+            else acceptor_->handle(fds[i], now);
+        }
+        while (acceptor_ && workers_.size() < config_.max_conns) {
+            auto flow = acceptor_->take_flow();
+            if (!flow) break;
+            spawn_far_worker(std::move(*flow), wait_mask);
+        }
     }
     stop_workers(wait_mask);
 }
@@ -91,7 +119,16 @@ void ConnMgr::pause_accepting(const char* why) {
     }
 }
 
+void ConnMgr::close_inherited() const {
+    // The child owns none of these; closing the raw fds is enough since it leaves with _exit.
+    for (const auto& l : listeners_) ::close(l.get());
+    if (pool_) pool_->close_inherited();
+    if (acceptor_) acceptor_->close_inherited();
+}
+
 void ConnMgr::spawn_worker(UniqueFd client, const sigset_t& wait_mask) {
+    std::vector<UniqueFd> lanes;
+    if (pool_) lanes = pool_->take(config_.lanes);
     pid_t pid = fork();
     if (pid < 0) {
         pause_accepting(std::strerror(errno));
@@ -100,11 +137,11 @@ void ConnMgr::spawn_worker(UniqueFd client, const sigset_t& wait_mask) {
     }
     if (pid == 0) {
         signals::reset();
-        for (const auto& l : listeners_) ::close(l.get());  // the child owns none of them
+        close_inherited();
         log::init("pepsal-worker", config_.daemon, config_.log_level);
         int rc = 1;
         try {
-            rc = proxy::run_worker(std::move(client), config_, table_, wait_mask);
+            rc = proxy::run_worker(std::move(client), config_, table_, wait_mask, std::move(lanes));
         } catch (const std::exception& e) {
             LOG_ERROR("worker: %s", e.what());
         }
@@ -113,11 +150,42 @@ void ConnMgr::spawn_worker(UniqueFd client, const sigset_t& wait_mask) {
     workers_.insert(pid);
 }
 
+void ConnMgr::spawn_far_worker(FlowStart flow, const sigset_t& wait_mask) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
+        LOG_ERROR("socketpair for the lanes of a flow from %s: %m", flow.peer.to_string().c_str());
+        return;  // lane 0 closes: the near side resets the client
+    }
+    UniqueFd ours(sv[0]), theirs(sv[1]);
+    pid_t pid = fork();
+    if (pid < 0) {
+        pause_accepting(std::strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        signals::reset();
+        close_inherited();
+        ::close(ours.get());
+        log::init("pepsal-worker", config_.daemon, config_.log_level);
+        int rc = 1;
+        try {
+            proxy::FarFlow far{std::move(flow.lane), flow.open, flow.peer, std::move(theirs)};
+            rc = proxy::run_far_worker(std::move(far), config_, table_, wait_mask);
+        } catch (const std::exception& e) {
+            LOG_ERROR("worker: %s", e.what());
+        }
+        _exit(rc);
+    }
+    workers_.insert(pid);
+    acceptor_->attach_worker(flow.open.token, pid, std::move(ours));
+}
+
 void ConnMgr::reap_workers() {
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         workers_.erase(pid);
+        if (acceptor_) acceptor_->worker_gone(pid);
         uint32_t freed = table_.release_owned_by(pid);
         if (WIFSIGNALED(status))
             LOG_NOTICE("worker %d killed by signal %d; freed %u table slots", int(pid), WTERMSIG(status), freed);

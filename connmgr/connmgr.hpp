@@ -5,11 +5,14 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <unordered_set>
 #include <vector>
 
 #include "config.hpp"
 #include "conn_table.hpp"
+#include "lane_acceptor.hpp"
+#include "lane_pool.hpp"
 #include "unique_fd.hpp"
 
 namespace pepsal::connmgr {
@@ -17,8 +20,11 @@ namespace pepsal::connmgr {
 class ConnMgr {
 public:
     // `listeners` are borrowed: the supervisor keeps them open across connmgr restarts so that
-    // no SYN is refused while a new connmgr starts.
-    ConnMgr(const Config& config, ConnTable& table, const std::vector<UniqueFd>& listeners);
+    // no SYN is refused while a new connmgr starts. In pair mode `key` is the pre-shared key and
+    // `pair_listener` (far side) the socket lanes arrive on, or -1.
+    ConnMgr(const Config& config, ConnTable& table, const std::vector<UniqueFd>& listeners,
+            const pair::Psk* key, int pair_listener);
+    ~ConnMgr();
 
     // Accepts, forks, reaps and collects stale table entries until SIGTERM; then ends every
     // worker (each resets its flow) and returns once they are gone.
@@ -27,6 +33,10 @@ public:
 private:
     void accept_from(int listen_fd, const sigset_t& wait_mask);
     void spawn_worker(UniqueFd client, const sigset_t& wait_mask);
+    void spawn_far_worker(FlowStart flow, const sigset_t& wait_mask);
+    // In a forked worker: closes every inherited fd the worker does not own.
+    void close_inherited() const;
+    uint64_t tick(uint64_t now);
     void reap_workers();
     void stop_workers(const sigset_t& wait_mask);
     void pause_accepting(const char* why);
@@ -34,6 +44,9 @@ private:
     const Config& config_;
     ConnTable& table_;
     const std::vector<UniqueFd>& listeners_;
+    pair::NonceRegistry nonces_;
+    std::unique_ptr<LanePool> pool_;          // pair mode, near side
+    std::unique_ptr<LaneAcceptor> acceptor_;  // pair mode, far side
     std::unordered_set<pid_t> workers_;
     uint64_t accept_paused_until_ms_ = 0;
     uint64_t last_pause_log_ms_ = 0;

@@ -49,4 +49,18 @@ std::vector<UniqueFd> open_listeners(const Config& cfg) {
     return out;
 }
 
+UniqueFd open_pair_listener(const Config& cfg) {
+    const Endpoint& addr = cfg.pair_listen;
+    const std::string what = "pair-listen " + addr.to_string();
+    UniqueFd fd(socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) throw_errno("socket for " + what);
+    set_int_option(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR", what);
+    if (addr.family() == AF_INET6) set_int_option(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY", what);
+    // Accepted lanes inherit the outbound options: they carry the long link.
+    apply_side_options(fd.get(), cfg.server, what);
+    if (bind(fd.get(), addr.sa(), addr.len()) < 0) throw_errno("bind " + what);
+    if (listen(fd.get(), LISTEN_BACKLOG) < 0) throw_errno("listen " + what);
+    return fd;
+}
+
 }  // namespace pepsal::connmgr

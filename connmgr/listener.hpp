@@ -14,4 +14,7 @@ namespace pepsal::connmgr {
 // IPv6 is skipped with a warning when the kernel has none. Throws std::system_error.
 std::vector<UniqueFd> open_listeners(const Config& config);
 
+// Pair mode, far side: the non-blocking socket lanes from the peer arrive on (pair-listen).
+UniqueFd open_pair_listener(const Config& config);
+
 }  // namespace pepsal::connmgr

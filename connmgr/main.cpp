@@ -10,6 +10,7 @@
 #include "daemon.hpp"
 #include "listener.hpp"
 #include "log.hpp"
+#include "pair_psk.hpp"
 #include "signals.hpp"
 #include "status.hpp"
 #include "supervisor.hpp"
@@ -20,12 +21,14 @@ namespace {
 
 constexpr int EXIT_CONFIG = 2;
 
-int serve(const Config& cfg) {
+int serve(const Config& cfg, const pair::Psk* key) {
     log::init("pepsal", false, cfg.log_level);
     connmgr::StartupReport report;
     try {
         // Listeners first, in the foreground, so a port in use is reported to the terminal.
         auto listeners = connmgr::open_listeners(cfg);
+        UniqueFd pair_listener;
+        if (cfg.pair_far()) pair_listener = connmgr::open_pair_listener(cfg);
         if (cfg.daemon) {
             report = connmgr::daemonize();
             log::init("pepsal", true, cfg.log_level);
@@ -37,7 +40,7 @@ int serve(const Config& cfg) {
         LOG_NOTICE("%s started: port %u, queue %u, %u slots in /dev/shm/%s", PEPSAL_VERSION_STRING(),
                    cfg.port, cfg.queue, cfg.max_conns, cfg.shm_name.c_str());
         report.ready();
-        int rc = connmgr::Supervisor(cfg, table, std::move(listeners)).run(wait_mask);
+        int rc = connmgr::Supervisor(cfg, table, std::move(listeners), std::move(pair_listener), key).run(wait_mask);
         ConnTable::remove(cfg.shm_name);
         return rc;
     } catch (const std::exception& e) {
@@ -57,6 +60,17 @@ int main(int argc, char** argv) {
         fprintf(stderr, "pepsal: %s\n", e.what());
         return EXIT_CONFIG;
     }
+    // The key is loaded before anything starts (and by --check-config) so that a missing,
+    // short or world-readable key file is a configuration error.
+    std::optional<pair::Psk> key;
+    if (cfg.pair_near() || cfg.pair_far()) {
+        try {
+            key.emplace(pair::load_psk(cfg.psk_file));
+        } catch (const std::exception& e) {
+            fprintf(stderr, "pepsal: psk-file=%s: %s\n", cfg.psk_file.c_str(), e.what());
+            return EXIT_CONFIG;
+        }
+    }
     if (cfg.check_config) {
         std::cout << describe(cfg);
         return 0;
@@ -68,5 +82,5 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
-    return serve(cfg);
+    return serve(cfg, key ? &*key : nullptr);
 }

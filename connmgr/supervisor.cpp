@@ -29,8 +29,10 @@ void sleep_masked(uint64_t ms, const sigset_t& wait_mask) {
 }
 }  // namespace
 
-Supervisor::Supervisor(const Config& config, ConnTable& table, std::vector<UniqueFd> listeners)
-    : config_(config), table_(table), listeners_(std::move(listeners)) {}
+Supervisor::Supervisor(const Config& config, ConnTable& table, std::vector<UniqueFd> listeners,
+                       UniqueFd pair_listener, const pair::Psk* key)
+    : config_(config), table_(table), listeners_(std::move(listeners)), pair_listener_(std::move(pair_listener)),
+      key_(key) {}
 
 void Supervisor::child_main(const Child& c, pid_t supervisor, const sigset_t& wait_mask) {
     signals::reset();
@@ -42,11 +44,13 @@ void Supervisor::child_main(const Child& c, pid_t supervisor, const sigset_t& wa
     int rc = 0;
     try {
         if (&c == &queuer_) {
-            for (const auto& l : listeners_) ::close(l.get());  // inherited copies the queuer does not use
+            // Inherited copies the queuer does not use.
+            for (const auto& l : listeners_) ::close(l.get());
+            if (pair_listener_) ::close(pair_listener_.get());
             queuer::Queuer q(config_.queue, config_.bypass_mark, table_);
             q.run(signals::flags().terminate, wait_mask);
         } else {
-            ConnMgr(config_, table_, listeners_).run(wait_mask);
+            ConnMgr(config_, table_, listeners_, key_, pair_listener_.get()).run(wait_mask);
         }
     } catch (const std::exception& e) {
         LOG_ERROR("%s", e.what());
@@ -140,6 +144,7 @@ void Supervisor::shutdown(const sigset_t& wait_mask) {
         c->pid = 0;
     }
     listeners_.clear();
+    pair_listener_.reset();
     end_orphaned_workers(wait_mask);
     LOG_NOTICE("stopped");
 }

@@ -10,13 +10,16 @@
 
 #include "config.hpp"
 #include "conn_table.hpp"
+#include "pair_psk.hpp"
 #include "unique_fd.hpp"
 
 namespace pepsal::connmgr {
 
 class Supervisor {
 public:
-    Supervisor(const Config& config, ConnTable& table, std::vector<UniqueFd> listeners);
+    // `pair_listener` (far side) and `key` are set in pair mode only.
+    Supervisor(const Config& config, ConnTable& table, std::vector<UniqueFd> listeners,
+               UniqueFd pair_listener, const pair::Psk* key);
     // Returns the process exit status.
     int run(const sigset_t& wait_mask);
 
@@ -37,6 +40,8 @@ private:
     const Config& config_;
     ConnTable& table_;
     std::vector<UniqueFd> listeners_;
+    UniqueFd pair_listener_;
+    const pair::Psk* key_;
     Child queuer_{"queuer"};
     Child connmgr_{"connmgr"};
 };

@@ -7,6 +7,7 @@
 
 #include "clock.hpp"
 #include "direct_route.hpp"
+#include "pair_route.hpp"
 #include "log.hpp"
 #include "original_dst.hpp"
 #include "relay.hpp"
@@ -50,11 +51,24 @@ std::optional<Identified> identify(int fd, const Endpoint& client, const Config&
     return id;
 }
 
-std::unique_ptr<Route> make_route(const Config&) { return std::make_unique<DirectRoute>(); }
+// nullptr: the flow must be refused (pair mode, no lane ready, peer-fallback=reset).
+std::unique_ptr<Route> make_route(const Config& cfg, std::vector<UniqueFd> lanes, const std::string& name) {
+    if (!lanes.empty()) return std::make_unique<PairRoute>(std::move(lanes));
+    if (cfg.pair_near()) {
+        if (!cfg.peer_fallback_direct) {
+            LOG_WARN("%s: refused: no lane to peer %s is ready (peer-fallback=reset)", name.c_str(),
+                     cfg.peer.to_string().c_str());
+            return nullptr;
+        }
+        LOG_INFO("%s: no lane to peer %s is ready; proxying directly", name.c_str(), cfg.peer.to_string().c_str());
+    }
+    return std::make_unique<DirectRoute>();
+}
 
 }  // namespace
 
-int run_worker(UniqueFd client, const Config& cfg, ConnTable& table, const sigset_t& wait_mask) {
+int run_worker(UniqueFd client, const Config& cfg, ConnTable& table, const sigset_t& wait_mask,
+               std::vector<UniqueFd> lanes) {
     auto client_ep = peer_endpoint(client.get());
     if (!client_ep) {
         LOG_INFO("accepted connection gone before it was served: %m");
@@ -85,7 +99,12 @@ int run_worker(UniqueFd client, const Config& cfg, ConnTable& table, const sigse
     FlowContext ctx{cfg, &signals::flags().terminate, &wait_mask, [&](uint64_t to_dest, uint64_t to_client) {
                         if (id->slot) table.add_bytes(*id->slot, to_dest, to_client);
                     }};
-    auto route = make_route(cfg);
+    auto route = make_route(cfg, std::move(lanes), name);
+    if (!route) {
+        reset_close(std::move(client));
+        release();
+        return 1;
+    }
     FlowOutcome out = route->carry(Flow{*client_ep, id->dest, std::move(client), name}, ctx);
     release();
     LOG_INFO("%s: %s after %.3f s, %llu bytes to destination, %llu to client", name.c_str(),

@@ -1,0 +1,53 @@
+// Pair mode, near side: a warm pool of authenticated lanes to the peer instance, kept by the
+// connmgr so that a new flow's first bytes leave at once instead of waiting a round trip (or
+// three, with the handshake) across the long link.
+#pragma once
+
+#include <poll.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "config.hpp"
+#include "pair_handshake.hpp"
+#include "unique_fd.hpp"
+
+namespace pepsal::connmgr {
+
+class LanePool {
+public:
+    LanePool(const Config& config, const pair::Psk& key, pair::NonceRegistry& nonces);
+    ~LanePool();
+
+    // Appends the fds to wait on; handle() takes each one that has events.
+    void poll_set(std::vector<pollfd>& fds) const;
+    void handle(const pollfd& p, uint64_t now);
+    // Opens connections up to warm-lanes (with backoff after failures), sends keepalives,
+    // drops handshakes that take too long. Returns when it next needs to run.
+    uint64_t tick(uint64_t now);
+
+    // Up to `n` authenticated lanes, oldest first; they leave the pool.
+    std::vector<UniqueFd> take(size_t n);
+    size_t ready() const;
+    // In a forked worker: closes the inherited lane fds (the worker owns only those it took).
+    void close_inherited() const;
+
+private:
+    struct Lane;
+    void start_connect(uint64_t now);
+    void on_connected(Lane& lane, uint64_t now);
+    void on_readable(Lane& lane, uint64_t now);
+    void drop(Lane& lane, const char* why, bool failure, uint64_t now);
+
+    const Config& config_;
+    const pair::Psk& key_;
+    pair::NonceRegistry& nonces_;
+    std::vector<std::unique_ptr<Lane>> lanes_;
+    uint64_t next_attempt_ms_ = 0;
+    uint64_t backoff_ms_ = 0;
+    uint64_t last_failure_log_ms_ = 0;
+    bool peer_up_logged_ = false;
+};
+
+}  // namespace pepsal::connmgr

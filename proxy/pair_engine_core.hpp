@@ -1,0 +1,104 @@
+// The state of one flow inside run_engine() (pair_engine.hpp), which is its only user. Its
+// methods live in three files: pair_engine.cpp (the loop, timers, endings),
+// pair_engine_send.cpp (local → lanes and the control frames we send) and
+// pair_engine_lanes.cpp (lanes → local, lane arrival and lane endings).
+//
+// The loop is level-triggered: each pass does every piece of work that needs no event (deliver
+// to local, cut staged bytes into frames, FIN, WINDOW, keepalives, the closing steps), then
+// sets each fd's interest to exactly what it is waiting for, then waits. A failure anywhere
+// records the first Ending and the loop stops; teardown() then resets what must be reset.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "pair_engine.hpp"
+#include "pair_engine_inbound.hpp"
+#include "pair_engine_outbound.hpp"
+#include "pair_engine_poll.hpp"
+#include "pair_frame.hpp"
+#include "pair_lane.hpp"
+#include "pair_lane_scheduler.hpp"
+
+namespace pepsal::pair {
+
+// After both streams ended: how long we wait for the peer to close its lanes before we
+// simply close ours. The peer waits the same way, so this only bounds a peer that vanished.
+constexpr uint64_t LANE_CLOSE_WAIT_MS = 5000;
+
+class Engine {
+public:
+    Engine(UniqueFd local, size_t expected_lanes, UniqueFd lane_feed, const EngineOptions& options);
+    EngineResult run(std::vector<UniqueFd> lanes);
+
+private:
+    struct Ending {
+        EngineEnd end;
+        std::string detail;
+        uint32_t peer_reason = 0;
+    };
+
+    // pair_engine.cpp
+    void setup(std::vector<UniqueFd> lanes);
+    void loop();
+    void work();
+    void wait();
+    void on_event(const epoll_event& ev);
+    void check_timers();
+    int timeout_ms() const;
+    void update_interest();
+    void report_progress();
+    void teardown();
+    void fail(EngineEnd end, std::string detail, uint32_t peer_reason = 0);
+    std::string lane_name(const Lane& lane) const;
+
+    // pair_engine_send.cpp
+    void on_local_event(uint32_t events);
+    void distribute();
+    void load_lanes(bool for_data);
+    bool send_control(std::span<const uint8_t> frame);
+    void send_fin();
+    void announce_window();
+    void send_keepalives();
+    bool fin_sent() const;
+
+    // pair_engine_lanes.cpp
+    void deliver();
+    void on_lane_event(Lane& lane, uint32_t events);
+    void read_lane(Lane& lane);
+    void on_frame(Lane& lane, const Frame& frame);
+    void on_lane_eof(Lane& lane);
+    void lane_broke(Lane& lane, const char* call, int err);
+    bool lanes_needed() const;
+    void on_feed_event();
+    void add_lane(UniqueFd fd, size_t index);
+    size_t missing_lanes() const;
+    void check_lanes();
+    void start_closing();
+
+    const EngineOptions& options_;
+    UniqueFd local_;
+    UniqueFd feed_;
+    Watch local_watch_, feed_watch_;
+    size_t expected_;
+    std::vector<std::unique_ptr<Lane>> lanes_;  // index = lane index; null until it arrives
+    std::vector<LaneLoad> loads_;               // pick_lane() input, rebuilt per choice
+    std::optional<Poller> poller_;
+    OutboundStream outbound_;
+    InboundStream inbound_;
+    uint64_t announced_ = 0;  // the last WINDOW limit we sent
+    uint64_t now_ms_, start_ms_, last_activity_ms_, closing_since_ms_ = 0;
+    bool local_shut_ = false;  // EOF delivered: shutdown(local, SHUT_WR) done
+    bool closing_ = false;     // both streams done; lanes shut down, waiting for the peer's
+    bool done_ = false;        // clean end reached
+    std::optional<Ending> ending_;
+    EngineResult result_;
+};
+
+}  // namespace pepsal::pair

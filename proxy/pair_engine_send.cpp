@@ -1,0 +1,127 @@
+// The local → peer half of the engine: reading `local` within the peer's credit, DATA frames
+// on the least-loaded lanes, and the control frames we send (FIN, WINDOW, KEEPALIVE).
+#include <sys/socket.h>
+
+#include <array>
+#include <cstring>
+
+#include "pair_engine_core.hpp"
+
+namespace pepsal::pair {
+
+namespace {
+
+int socket_error(int fd) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 ? err : errno;
+}
+
+}  // namespace
+
+void Engine::on_local_event(uint32_t events) {
+    if (events & EPOLLERR) {
+        if (int err = socket_error(local_.get())) {
+            fail(EngineEnd::local_reset, std::string("local socket: ") + strerror(err));
+            return;
+        }
+    }
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) inbound_.set_writable();
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && outbound_.wants_read()) {
+        IoResult r = outbound_.read_from(local_.get());
+        if (r.err) fail(EngineEnd::local_reset, std::string("read from local: ") + strerror(r.err));
+        if (r.bytes) last_activity_ms_ = now_ms_;
+    }
+}
+
+// Fills loads_ for pick_lane(). A DATA frame may only go to a lane with nothing pending (so
+// that no more than one frame waits behind a stalled lane); a control frame to any lane that
+// can still send, as it is small and the peer needs it soon.
+void Engine::load_lanes(bool for_data) {
+    loads_.assign(lanes_.size(), LaneLoad{});
+    for (size_t i = 0; i < lanes_.size(); ++i) {
+        const Lane* lane = lanes_[i].get();
+        if (!lane || !lane->sendable() || (for_data && lane->pending() > 0)) continue;
+        loads_[i] = LaneLoad{lane->queued_bytes(), true};
+    }
+}
+
+// Cuts the staged bytes into DATA frames, each written whole on the lane with the fewest
+// queued bytes; the scheduler's counts are read once per batch and then advanced by what we
+// gave each lane. What no lane can take now stays staged until a lane drains (EPOLLOUT).
+void Engine::distribute() {
+    if (outbound_.next_chunk().empty()) return;
+    load_lanes(true);
+    for (auto chunk = outbound_.next_chunk(); !chunk.empty(); chunk = outbound_.next_chunk()) {
+        std::optional<size_t> pick = pick_lane(loads_);
+        if (!pick) return;
+        Lane& lane = *lanes_[*pick];
+        std::array<uint8_t, FRAME_HEADER_BYTES> head;
+        encode_header(head, FrameHeader{FrameType::data, 0, uint32_t(chunk.size()), outbound_.next_offset()});
+        if (int err = lane.send_frame(now_ms_, head, chunk)) {
+            lane_broke(lane, "write", err);
+            return;
+        }
+        outbound_.sent(chunk.size());
+        loads_[*pick].queued_bytes += head.size() + chunk.size();
+        loads_[*pick].writable = lane.pending() == 0;
+    }
+}
+
+bool Engine::send_control(std::span<const uint8_t> frame) {
+    load_lanes(false);
+    std::optional<size_t> pick = pick_lane(loads_);
+    if (!pick) return false;  // tried again on the next pass, once a lane can send
+    Lane& lane = *lanes_[*pick];
+    if (int err = lane.send_frame(now_ms_, frame)) {
+        lane_broke(lane, "write", err);
+        return false;
+    }
+    return true;
+}
+
+// FIN goes out once every DATA frame was given to a lane; it may overtake DATA still queued on
+// other lanes, which the receiver allows (it delivers EOF only once every byte before it).
+void Engine::send_fin() {
+    if (!outbound_.fin_due()) return;
+    std::array<uint8_t, FRAME_HEADER_BYTES> frame;
+    if (send_control(std::span(frame.data(), encode_fin(frame, outbound_.end_offset()))))
+        outbound_.set_fin_queued();
+}
+
+bool Engine::fin_sent() const {
+    if (!outbound_.fin_queued()) return false;
+    for (const auto& lane : lanes_)
+        if (lane && lane->pending() > 0) return false;
+    return true;
+}
+
+// The first pass announces our whole buffer at once (the peer starts with INITIAL_WINDOW
+// only). Later announcements wait until delivery freed a quarter of the buffer: the peer then
+// never has less than three quarters of it as credit, at one small frame per quarter. This is
+// also enough to rule out a deadlock: a peer blocked at our last limit L has had all its bytes
+// below L received, so delivering them moves our limit a whole buffer past L, and it is
+// announced. Once the peer's FIN is in, it sends nothing more and needs no credit.
+void Engine::announce_window() {
+    if (inbound_.fin_known()) return;
+    uint64_t limit = inbound_.limit();
+    if (limit - announced_ < inbound_.capacity() / 4) return;
+    std::array<uint8_t, FRAME_HEADER_BYTES> frame;
+    if (send_control(std::span(frame.data(), encode_window(frame, limit)))) announced_ = limit;
+}
+
+void Engine::send_keepalives() {
+    if (options_.keepalive_ms <= 0 || closing_) return;
+    std::array<uint8_t, FRAME_HEADER_BYTES> frame;
+    size_t n = encode_keepalive(frame);
+    for (auto& lane : lanes_) {
+        if (!lane || !lane->sendable()) continue;
+        if (now_ms_ - lane->last_send_ms() < uint64_t(options_.keepalive_ms)) continue;
+        if (int err = lane->send_frame(now_ms_, std::span(frame.data(), n))) {
+            lane_broke(*lane, "write", err);
+            return;
+        }
+    }
+}
+
+}  // namespace pepsal::pair

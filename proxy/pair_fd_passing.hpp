@@ -1,0 +1,30 @@
+// Handing an authenticated lane socket from the process that accepted it to the worker that
+// runs its flow: one AF_UNIX SOCK_SEQPACKET message per lane, carrying the fd (SCM_RIGHTS) and
+// a 1-byte payload, the lane's index within the flow.
+#pragma once
+
+#include <cstdint>
+
+#include "unique_fd.hpp"
+
+namespace pepsal::pair {
+
+// Sends `fd` with the payload `index` as one message on `sock`. The sender keeps its own copy
+// of `fd` (the kernel duplicates it); closing it afterwards is the caller's business. Throws
+// std::system_error naming the call on any failure, EAGAIN of a full non-blocking `sock`
+// included (the message was not sent).
+void send_fd(int sock, int fd, uint8_t index);
+
+enum class FdReceive {
+    received,     // `fd` and `index` are set
+    would_block,  // nothing queued on a non-blocking socket
+    closed,       // the sending side closed: no more lanes will come
+    malformed,    // a message without exactly one fd and a 1-byte payload (anything it carried
+                  // was closed)
+};
+
+// Receives one message from `sock`; received fds are close-on-exec. Errors other than EAGAIN
+// and EINTR throw std::system_error naming the call.
+FdReceive recv_fd(int sock, UniqueFd& fd, uint8_t& index);
+
+}  // namespace pepsal::pair

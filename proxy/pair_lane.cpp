@@ -1,0 +1,119 @@
+#include "pair_lane.hpp"
+
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
+
+#include <array>
+
+#include "pair_frame.hpp"
+
+namespace pepsal::pair {
+
+namespace {
+
+constexpr size_t DRAIN_MAX_BYTES = 1 << 20;  // input discarded before a reset close, at most
+
+}  // namespace
+
+// TCP_NODELAY: frames are always written whole in one call, so Nagle could only ever hold
+// back the last small frame of a burst (an interactive request, a WINDOW, FIN) for a round
+// trip, which over a satellite is over half a second; it never saves a packet here. Best
+// effort: a failure leaves the lane usable, only slower for small writes.
+Lane::Lane(UniqueFd fd, size_t index, uint64_t now_ms)
+    : fd_(std::move(fd)), index_(index), last_send_ms_(now_ms) {
+    int on = 1;
+    setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    watch_.fd = fd_.get();
+}
+
+void Lane::keep(std::span<const uint8_t> bytes) {
+    if (out_head_ == out_.size()) {
+        out_.clear();
+        out_head_ = 0;
+    }
+    out_.insert(out_.end(), bytes.begin(), bytes.end());
+}
+
+int Lane::send_frame(uint64_t now_ms, std::span<const uint8_t> head, std::span<const uint8_t> body) {
+    last_send_ms_ = now_ms;
+    if (pending() > 0) {
+        keep(head);
+        keep(body);
+        return flush();
+    }
+    iovec iov[2] = {{const_cast<uint8_t*>(head.data()), head.size()},
+                    {const_cast<uint8_t*>(body.data()), body.size()}};
+    IoResult r = io_write(fd_.get(), iov, body.empty() ? 1 : 2);
+    if (r.err) {
+        broken_ = true;
+        return r.err;
+    }
+    if (r.bytes < head.size()) {
+        keep(head.subspan(r.bytes));
+        keep(body);
+    } else {
+        keep(body.subspan(r.bytes - head.size()));
+    }
+    return 0;
+}
+
+int Lane::flush() {
+    while (pending() > 0) {
+        iovec iov{out_.data() + out_head_, pending()};
+        IoResult r = io_write(fd_.get(), &iov, 1);
+        if (r.err) {
+            broken_ = true;
+            return r.err;
+        }
+        if (r.bytes == 0) break;
+        out_head_ += r.bytes;
+    }
+    if (pending() == 0) {
+        out_.clear();
+        out_head_ = 0;
+    }
+    return 0;
+}
+
+uint64_t Lane::queued_bytes() const {
+    int unsent = 0;
+    if (ioctl(fd_.get(), SIOCOUTQ, &unsent) < 0) unsent = 0;
+    return pending() + uint64_t(unsent > 0 ? unsent : 0);
+}
+
+IoResult Lane::read() {
+    std::span<uint8_t> room = decoder_.space();
+    if (room.empty()) return {};  // only after a decode error, when the lane is done
+    IoResult r = io_read(fd_.get(), room.data(), room.size());
+    if (r.bytes) decoder_.commit(r.bytes);
+    return r;
+}
+
+void Lane::shutdown_write() {
+    if (!fd_ || shut_) return;
+    ::shutdown(fd_.get(), SHUT_WR);
+    shut_ = true;
+}
+
+void Lane::drain_input() {
+    std::array<uint8_t, 16384> sink;
+    for (size_t total = 0; total < DRAIN_MAX_BYTES;) {
+        IoResult r = io_read(fd_.get(), sink.data(), sink.size());
+        if (r.bytes == 0) break;
+        total += r.bytes;
+    }
+}
+
+void Lane::abort(RstReason reason) {
+    if (!fd_) return;
+    if (!shut_ && !broken_) {
+        std::array<uint8_t, FRAME_HEADER_BYTES + RST_PAYLOAD_BYTES> frame;
+        send_frame(last_send_ms_, std::span(frame.data(), encode_rst(frame, reason)));
+        drain_input();
+    }
+    fd_.reset();
+}
+
+}  // namespace pepsal::pair

@@ -1,0 +1,79 @@
+// One lane of a flow inside the pair engine: its socket, the decoder of the frames it brings
+// and the small buffer of frame bytes its socket has not taken yet.
+//
+// Frames are written whole and in order: a frame the socket takes only in part keeps its rest
+// here, and every later frame waits behind it. The engine gives a lane a new DATA frame only
+// while this buffer is empty, so that at most about one frame (plus a few control frames) is
+// ever trapped behind a lane that has stopped moving.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "pair_engine_io.hpp"
+#include "pair_engine_poll.hpp"
+#include "pair_frame_decoder.hpp"
+#include "pair_payload.hpp"
+#include "unique_fd.hpp"
+
+namespace pepsal::pair {
+
+class Lane {
+public:
+    // Takes an authenticated lane socket; sets TCP_NODELAY on it (see pair_lane.cpp).
+    Lane(UniqueFd fd, size_t index, uint64_t now_ms);
+
+    size_t index() const { return index_; }
+    int fd() const { return fd_.get(); }
+    Watch& watch() { return watch_; }
+
+    // --- output ---
+    // At `now_ms`, writes the frame `head` + `body` now if nothing is pending, keeping what the socket does
+    // not take; behind pending bytes it only joins the queue. 0, or the errno of a failed write
+    // (the lane is then broken).
+    int send_frame(uint64_t now_ms, std::span<const uint8_t> head, std::span<const uint8_t> body = {});
+    // Writes pending bytes until the socket is full. 0, or the errno of a failed write.
+    int flush();
+    size_t pending() const { return out_.size() - out_head_; }
+    // Pending bytes plus what the kernel still holds unsent or unacknowledged (SIOCOUTQ).
+    uint64_t queued_bytes() const;
+    uint64_t last_send_ms() const { return last_send_ms_; }
+    // Accepts frames: connected, not shut down by us, peer not finished, no write error.
+    bool sendable() const { return fd_.valid() && !shut_ && !eof_ && !broken_; }
+
+    // --- input ---
+    // One read into the decoder; frames are then taken with decoder().next().
+    IoResult read();
+    FrameDecoder& decoder() { return decoder_; }
+    // The peer finished this lane (EOF or, while closing, an error): nothing more is read.
+    void set_eof() { eof_ = true; }
+    bool eof() const { return eof_; }
+
+    // --- ending ---
+    // shutdown(SHUT_WR): the graceful end, once the flow is complete.
+    void shutdown_write();
+    // Best effort, never blocks: RST(reason) behind whatever is pending, the unread input
+    // discarded (so that close() sends FIN, not a TCP RST that would discard the frame),
+    // then close.
+    void abort(RstReason reason);
+    void close() { fd_.reset(); }
+
+private:
+    void keep(std::span<const uint8_t> bytes);
+    void drain_input();
+
+    UniqueFd fd_;
+    size_t index_;
+    Watch watch_;
+    FrameDecoder decoder_;
+    std::vector<uint8_t> out_;  // frame bytes not yet taken by the socket, from out_head_
+    size_t out_head_ = 0;
+    uint64_t last_send_ms_;
+    bool shut_ = false;
+    bool eof_ = false;
+    bool broken_ = false;
+};
+
+}  // namespace pepsal::pair

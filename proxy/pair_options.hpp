@@ -1,0 +1,32 @@
+// The engine options both pair-mode workers derive from the configuration.
+#pragma once
+
+#include "config.hpp"
+#include "pair_engine.hpp"
+#include "route.hpp"
+
+namespace pepsal::proxy {
+
+inline pair::EngineOptions engine_options(const FlowContext& ctx) {
+    pair::EngineOptions o;
+    o.reorder_bytes = ctx.config.reorder_bytes;
+    o.idle_timeout_ms = int(ctx.config.idle_timeout_ms);
+    o.stop = ctx.stop;
+    o.wait_mask = ctx.wait_mask;
+    o.on_progress = ctx.on_progress;
+    return o;
+}
+
+inline FlowOutcome outcome_of(const pair::EngineResult& r) {
+    FlowOutcome out;
+    out.clean = r.end == pair::EngineEnd::closed;
+    out.to_dest = r.to_peer;
+    out.to_client = r.to_local;
+    out.summary = pair::to_string(r.end);
+    if (r.end == pair::EngineEnd::peer_reset)
+        out.summary += std::string(" (") + pair::to_string(pair::RstReason(r.peer_reason)) + ")";
+    if (!r.detail.empty()) out.summary += " (" + r.detail + ")";
+    return out;
+}
+
+}  // namespace pepsal::proxy
