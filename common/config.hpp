@@ -57,7 +57,7 @@ struct Config {
     Endpoint peer;                 // near side: connect lanes to this peer instance
     Endpoint pair_listen;          // far side: accept lanes from the peer here
     uint32_t lanes = 4;            // lanes per flow
-    uint32_t warm_lanes = 8;       // authenticated lanes kept ready towards the peer
+    uint32_t warm_lanes = 32;      // authenticated lanes kept ready towards the peer
     std::string psk_file;          // pre-shared key; required in pair mode
     std::string allow;             // destination CIDRs the far side connects to; empty: any
     bool peer_fallback_direct = true;  // peer unreachable: direct (true) or reset the client

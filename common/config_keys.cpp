@@ -140,7 +140,7 @@ const ConfigKey KEYS[] = {
     {"lanes", "4", "pair mode: parallel TCP lanes per flow (1 to 16)",
      [](Config& c, const std::string& v) { c.lanes = uint32_t(cv::parse_uint(v, 1, 16)); },
      [](const Config& c) { return std::to_string(c.lanes); }},
-    {"warm-lanes", "8", "pair mode: authenticated lanes kept open towards the peer, ready for new flows",
+    {"warm-lanes", "32", "pair mode: authenticated lanes kept open towards the peer, ready for new flows",
      [](Config& c, const std::string& v) { c.warm_lanes = uint32_t(cv::parse_uint(v, 1, 1024)); },
      [](const Config& c) { return std::to_string(c.warm_lanes); }},
     {"psk-file", "", "pair mode: pre-shared key file (at least 32 bytes, not readable by group or others)",

@@ -40,6 +40,16 @@ void apply_side_options(int fd, const SideOptions& o, const std::string& what) {
     if (o.mss > 0) set_int_option(fd, IPPROTO_TCP, TCP_MAXSEG, o.mss, "TCP_MAXSEG", what);
 }
 
+void arm_reset_on_close(int fd) {
+    linger l{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
+void disarm_reset_on_close(int fd) {
+    linger l{0, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
 void set_nonblocking(int fd, bool on) {
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK) < 0)

@@ -27,6 +27,7 @@ constexpr uint64_t WORKER_STOP_GRACE_MS = 3000;
 ConnMgr::ConnMgr(const Config& config, ConnTable& table, const std::vector<UniqueFd>& listeners,
                  const pair::Psk* key, int pair_listener)
     : config_(config), table_(table), listeners_(listeners) {
+    key_ = key;
     if (key && config.pair_near()) pool_ = std::make_unique<LanePool>(config, *key, nonces_);
     if (key && pair_listener >= 0) acceptor_ = std::make_unique<LaneAcceptor>(config, *key, nonces_, pair_listener);
 }
@@ -127,8 +128,12 @@ void ConnMgr::close_inherited() const {
 }
 
 void ConnMgr::spawn_worker(UniqueFd client, const sigset_t& wait_mask) {
-    std::vector<UniqueFd> lanes;
-    if (pool_) lanes = pool_->take(config_.lanes);
+    proxy::PairLanes pair;
+    if (pool_) {
+        pair.lanes = pool_->take(config_.lanes);
+        pair.key = key_;
+        pair.peer_up = pool_->peer_up();
+    }
     pid_t pid = fork();
     if (pid < 0) {
         pause_accepting(std::strerror(errno));
@@ -141,7 +146,7 @@ void ConnMgr::spawn_worker(UniqueFd client, const sigset_t& wait_mask) {
         log::init("pepsal-worker", config_.daemon, config_.log_level);
         int rc = 1;
         try {
-            rc = proxy::run_worker(std::move(client), config_, table_, wait_mask, std::move(lanes));
+            rc = proxy::run_worker(std::move(client), config_, table_, wait_mask, std::move(pair));
         } catch (const std::exception& e) {
             LOG_ERROR("worker: %s", e.what());
         }

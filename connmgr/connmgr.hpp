@@ -44,6 +44,7 @@ private:
     const Config& config_;
     ConnTable& table_;
     const std::vector<UniqueFd>& listeners_;
+    const pair::Psk* key_ = nullptr;
     pair::NonceRegistry nonces_;
     std::unique_ptr<LanePool> pool_;          // pair mode, near side
     std::unique_ptr<LaneAcceptor> acceptor_;  // pair mode, far side

@@ -106,9 +106,11 @@ void LaneAcceptor::on_readable(Lane& lane, uint64_t now) {
     lane.buf.resize(have + std::max<ssize_t>(n, 0));
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) return;
-        return fail(lane, strerror(errno), lane.state == Lane::State::handshaking, now);
+        if (errno != ECONNRESET || lane.state != Lane::State::handshaking)
+            return fail(lane, strerror(errno), lane.state == Lane::State::handshaking, now);
+        // pepsal initiators close refused lanes with an RST: the handshake says what that means.
     }
-    if (n == 0) {
+    if (n <= 0) {
         if (lane.state == Lane::State::handshaking) {
             pair::HandshakeStep step = lane.handshake->eof();
             return fail(lane, std::string("closed during handshake: ") + pair::to_string(step.error), true, now);

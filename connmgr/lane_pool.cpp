@@ -15,7 +15,7 @@ namespace pepsal::connmgr {
 
 namespace {
 constexpr uint64_t FIRST_BACKOFF_MS = 500;
-constexpr uint64_t MAX_BACKOFF_MS = 30'000;
+constexpr uint64_t MAX_BACKOFF_MS = 5'000;  // a restarted peer is back in use within 5 s
 constexpr uint64_t FAILURE_LOG_INTERVAL_MS = 10'000;
 }  // namespace
 
@@ -105,8 +105,8 @@ void LanePool::on_readable(Lane& lane, uint64_t now) {
             lane.state = Lane::State::ready;
             lane.since_ms = lane.last_sent_ms = now;
             backoff_ms_ = 0;
-            if (!peer_up_logged_) LOG_NOTICE("lanes to peer %s authenticated", config_.peer.to_string().c_str());
-            peer_up_logged_ = true;
+            if (!peer_up_) LOG_NOTICE("lanes to peer %s authenticated", config_.peer.to_string().c_str());
+            peer_up_ = true;
             return;
     }
 }
@@ -115,10 +115,10 @@ void LanePool::drop(Lane& lane, const char* why, bool failure, uint64_t now) {
     lane.state = Lane::State::dead;
     lane.fd.reset();
     lane.handshake.reset();
+    peer_up_ = false;  // a close by the peer may be its restart: the next lane logs again
     if (!failure) return;
     backoff_ms_ = std::min(MAX_BACKOFF_MS, std::max(FIRST_BACKOFF_MS, backoff_ms_ * 2));
     next_attempt_ms_ = now + backoff_ms_;
-    peer_up_logged_ = false;
     if (now - last_failure_log_ms_ >= FAILURE_LOG_INTERVAL_MS || last_failure_log_ms_ == 0) {
         LOG_WARN("lane to peer %s failed: %s; retrying in %llu ms", config_.peer.to_string().c_str(), why,
                  (unsigned long long)backoff_ms_);

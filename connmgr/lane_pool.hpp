@@ -30,6 +30,8 @@ public:
     // Up to `n` authenticated lanes, oldest first; they leave the pool.
     std::vector<UniqueFd> take(size_t n);
     size_t ready() const;
+    // The last lane attempt authenticated: the peer is reachable and holds our key.
+    bool peer_up() const { return peer_up_; }
     // In a forked worker: closes the inherited lane fds (the worker owns only those it took).
     void close_inherited() const;
 
@@ -47,7 +49,7 @@ private:
     uint64_t next_attempt_ms_ = 0;
     uint64_t backoff_ms_ = 0;
     uint64_t last_failure_log_ms_ = 0;
-    bool peer_up_logged_ = false;
+    bool peer_up_ = false;
 };
 
 }  // namespace pepsal::connmgr

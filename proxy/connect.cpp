@@ -57,7 +57,10 @@ ConnectResult connect_to(const Endpoint& dest, const SideOptions& options, bool 
     // With TCP_FASTOPEN_CONNECT the connect returns at once and the SYN waits for the first
     // write; the relay's first splice then completes the handshake.
     if (!fastopen) r.error = wait_connected(fd.get(), timeout_ms, stop, wait_mask);
-    if (r.error == 0) r.fd = std::move(fd);
+    if (r.error == 0) {
+        arm_reset_on_close(fd.get());
+        r.fd = std::move(fd);
+    }
     return r;
 }
 

@@ -1,5 +1,7 @@
 #include "pair_engine.hpp"
 
+#include "sockopt.hpp"
+
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -123,12 +125,17 @@ void Engine::update_interest() {
         poller_->set(local_watch_, std::nullopt);
     else
         poller_->set(local_watch_, (in ? EPOLLIN : 0u) | (out ? EPOLLOUT : 0u));
+    // A lane the peer finished is only written to until its pending control frames are out
+    // (never cut a frame); then it leaves the set, as its EOF would be reported forever.
     for (auto& lane : lanes_) {
         if (!lane) continue;
-        if (lane->eof() || lane->fd() < 0)
-            poller_->set(lane->watch(), std::nullopt);
+        uint32_t out_bit = lane->pending() ? EPOLLOUT : 0u;
+        if (!lane->eof())
+            poller_->set(lane->watch(), EPOLLIN | out_bit);
+        else if (out_bit)
+            poller_->set(lane->watch(), out_bit);
         else
-            poller_->set(lane->watch(), EPOLLIN | (lane->pending() ? EPOLLOUT : 0u));
+            poller_->set(lane->watch(), std::nullopt);
     }
     if (feed_) poller_->set(feed_watch_, EPOLLIN);
 }
@@ -214,8 +221,13 @@ void Engine::teardown() {
     report_progress();
     feed_.reset();
     if (!ending_) {
+        // Sockets are armed to reset when closed (a killed worker must not fake a clean end);
+        // this is the one clean close, so it disarms them first.
         result_.end = EngineEnd::closed;
+        for (auto& lane : lanes_)
+            if (lane) disarm_reset_on_close(lane->fd());
         lanes_.clear();
+        disarm_reset_on_close(local_.get());
         local_.reset();
         return;
     }

@@ -62,11 +62,12 @@ private:
     void on_local_event(uint32_t events);
     void distribute();
     void load_lanes(bool for_data);
-    bool send_control(std::span<const uint8_t> frame);
+    bool send_control(Carries carries, std::span<const uint8_t> frame);
     void send_fin();
     void announce_window();
     void send_keepalives();
     bool fin_sent() const;
+    bool all_flushed() const;
 
     // pair_engine_lanes.cpp
     void deliver();

@@ -27,7 +27,7 @@ void Engine::deliver() {
 void Engine::on_lane_event(Lane& lane, uint32_t events) {
     // EPOLLERR and EPOLLHUP: the read tells which error, or the EOF.
     if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) read_lane(lane);
-    if (ending_ || !(events & EPOLLOUT) || lane.eof()) return;
+    if (ending_ || !(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) || lane.pending() == 0) return;
     if (int err = lane.flush()) lane_broke(lane, "write", err);
 }
 
@@ -89,7 +89,7 @@ void Engine::on_frame(Lane& lane, const Frame& frame) {
 }
 
 // The peer ends its lanes only once it has both streams complete, which needs our FIN and
-// every byte before it: an EOF earlier than that is a lane that broke.
+// every byte before it in its lanes: an EOF earlier than that is a lane that broke.
 void Engine::on_lane_eof(Lane& lane) {
     lane.set_eof();
     if (lane.decoder().buffered() != 0) {
@@ -110,28 +110,28 @@ void Engine::lane_broke(Lane& lane, const char* call, int err) {
         fail(EngineEnd::lane_failed, lane_name(lane) + ": " + call + ": " + strerror(err));
 }
 
+// One message per wake-up: the feed stays readable while more are queued, and a feed socket
+// left blocking by mistake cannot block the flow.
 void Engine::on_feed_event() {
-    for (;;) {
-        UniqueFd fd;
-        uint8_t index = 0;
-        switch (recv_fd(feed_.get(), fd, index)) {
-            case FdReceive::would_block: return;
-            case FdReceive::malformed: fail(EngineEnd::error, "malformed message on the lane feed"); return;
-            case FdReceive::closed:
-                poller_->set(feed_watch_, std::nullopt);
-                feed_.reset();
-                if (size_t missing = missing_lanes(); missing > 0 && !closing_)
-                    fail(EngineEnd::lane_failed, "lane feed closed with " + std::to_string(missing) + " lanes missing");
-                return;
-            case FdReceive::received: break;
-        }
-        if (index >= expected_ || lanes_[index]) {
-            fail(EngineEnd::protocol_error, "lane index " + std::to_string(index) + " of " +
-                                                std::to_string(expected_) + " duplicate or out of range");
+    UniqueFd fd;
+    uint8_t index = 0;
+    switch (recv_fd(feed_.get(), fd, index)) {
+        case FdReceive::would_block: return;
+        case FdReceive::malformed: fail(EngineEnd::error, "malformed message on the lane feed"); return;
+        case FdReceive::closed:
+            poller_->set(feed_watch_, std::nullopt);
+            feed_.reset();
+            if (size_t missing = missing_lanes(); missing > 0 && !closing_)
+                fail(EngineEnd::lane_failed, "lane feed closed with " + std::to_string(missing) + " lanes missing");
             return;
-        }
-        add_lane(std::move(fd), index);
+        case FdReceive::received: break;
     }
+    if (index >= expected_ || lanes_[index]) {
+        fail(EngineEnd::protocol_error, "lane index " + std::to_string(index) + " of " +
+                                            std::to_string(expected_) + " duplicate or out of range");
+        return;
+    }
+    add_lane(std::move(fd), index);
 }
 
 void Engine::add_lane(UniqueFd fd, size_t index) {
@@ -149,7 +149,8 @@ size_t Engine::missing_lanes() const {
 // Starts the closing once both streams are done, ends it once the peer closed every lane, and
 // fails the flow when every lane ended but the peer's stream is still incomplete.
 void Engine::check_lanes() {
-    if (!closing_ && fin_sent() && local_shut_) start_closing();
+    // Shutting a lane down cuts whatever it still has pending: wait until nothing is.
+    if (!closing_ && fin_sent() && local_shut_ && all_flushed()) start_closing();
     bool all_ended = missing_lanes() == 0 || closing_;
     for (const auto& lane : lanes_)
         if (lane && !lane->eof()) all_ended = false;

@@ -58,7 +58,7 @@ void Engine::distribute() {
         Lane& lane = *lanes_[*pick];
         std::array<uint8_t, FRAME_HEADER_BYTES> head;
         encode_header(head, FrameHeader{FrameType::data, 0, uint32_t(chunk.size()), outbound_.next_offset()});
-        if (int err = lane.send_frame(now_ms_, head, chunk)) {
+        if (int err = lane.send_frame(now_ms_, Carries::stream, head, chunk)) {
             lane_broke(lane, "write", err);
             return;
         }
@@ -68,12 +68,12 @@ void Engine::distribute() {
     }
 }
 
-bool Engine::send_control(std::span<const uint8_t> frame) {
+bool Engine::send_control(Carries carries, std::span<const uint8_t> frame) {
     load_lanes(false);
     std::optional<size_t> pick = pick_lane(loads_);
     if (!pick) return false;  // tried again on the next pass, once a lane can send
     Lane& lane = *lanes_[*pick];
-    if (int err = lane.send_frame(now_ms_, frame)) {
+    if (int err = lane.send_frame(now_ms_, carries, frame)) {
         lane_broke(lane, "write", err);
         return false;
     }
@@ -85,12 +85,20 @@ bool Engine::send_control(std::span<const uint8_t> frame) {
 void Engine::send_fin() {
     if (!outbound_.fin_due()) return;
     std::array<uint8_t, FRAME_HEADER_BYTES> frame;
-    if (send_control(std::span(frame.data(), encode_fin(frame, outbound_.end_offset()))))
+    if (send_control(Carries::stream, std::span(frame.data(), encode_fin(frame, outbound_.end_offset()))))
         outbound_.set_fin_queued();
 }
 
+// Our whole stream, FIN included, is in the lanes' sockets: from here on the peer may have
+// everything it needs from us (control frames may still be pending; it does not need them).
 bool Engine::fin_sent() const {
     if (!outbound_.fin_queued()) return false;
+    for (const auto& lane : lanes_)
+        if (lane && lane->stream_pending()) return false;
+    return true;
+}
+
+bool Engine::all_flushed() const {
     for (const auto& lane : lanes_)
         if (lane && lane->pending() > 0) return false;
     return true;
@@ -107,7 +115,8 @@ void Engine::announce_window() {
     uint64_t limit = inbound_.limit();
     if (limit - announced_ < inbound_.capacity() / 4) return;
     std::array<uint8_t, FRAME_HEADER_BYTES> frame;
-    if (send_control(std::span(frame.data(), encode_window(frame, limit)))) announced_ = limit;
+    if (send_control(Carries::control, std::span(frame.data(), encode_window(frame, limit))))
+        announced_ = limit;
 }
 
 void Engine::send_keepalives() {
@@ -117,7 +126,7 @@ void Engine::send_keepalives() {
     for (auto& lane : lanes_) {
         if (!lane || !lane->sendable()) continue;
         if (now_ms_ - lane->last_send_ms() < uint64_t(options_.keepalive_ms)) continue;
-        if (int err = lane->send_frame(now_ms_, std::span(frame.data(), n))) {
+        if (int err = lane->send_frame(now_ms_, Carries::control, std::span(frame.data(), n))) {
             lane_broke(*lane, "write", err);
             return;
         }

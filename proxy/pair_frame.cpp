@@ -11,7 +11,9 @@ namespace pepsal::pair {
 
 namespace {
 
-bool known_type(uint8_t t) { return t >= uint8_t(FrameType::open) && t <= uint8_t(FrameType::window); }
+bool known_type(uint8_t t) {
+    return t >= uint8_t(FrameType::open) && t <= uint8_t(FrameType::window);
+}
 
 // The payload length each fixed-size type must carry; DATA (variable) is checked apart.
 uint32_t fixed_length(FrameType type) {
@@ -50,7 +52,8 @@ void require_room(std::span<uint8_t> out, size_t need, const char* what) {
 
 void require_valid(const FrameHeader& h) {
     if (FrameError e = check_header(h); e != FrameError::none)
-        throw std::invalid_argument(std::string("encode ") + to_string(h.type) + ": " + to_string(e));
+        throw std::invalid_argument(std::string("encode ") + to_string(h.type) + ": " +
+                                    to_string(e));
 }
 
 }  // namespace

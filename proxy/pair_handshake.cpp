@@ -91,7 +91,8 @@ const char* to_string(HandshakeError error) {
         case HandshakeError::bad_flags: return "unknown handshake flags";
         case HandshakeError::bad_reserved: return "nonzero reserved field";
         case HandshakeError::bad_proof: return "wrong proof (the peer has another key)";
-        case HandshakeError::reflected_nonce: return "HELLO from this instance itself (looped lane)";
+        case HandshakeError::reflected_nonce:
+            return "HELLO from this instance itself (looped lane)";
         case HandshakeError::truncated: return "peer closed in the middle of a message";
         case HandshakeError::closed: return "peer closed before its message";
         case HandshakeError::peer_rejected:

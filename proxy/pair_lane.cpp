@@ -28,33 +28,35 @@ Lane::Lane(UniqueFd fd, size_t index, uint64_t now_ms)
     watch_.fd = fd_.get();
 }
 
-void Lane::keep(std::span<const uint8_t> bytes) {
+void Lane::keep(std::span<const uint8_t> bytes, Carries carries) {
     if (out_head_ == out_.size()) {
         out_.clear();
-        out_head_ = 0;
+        out_head_ = stream_end_ = 0;
     }
     out_.insert(out_.end(), bytes.begin(), bytes.end());
+    if (carries == Carries::stream) stream_end_ = out_.size();
 }
 
-int Lane::send_frame(uint64_t now_ms, std::span<const uint8_t> head, std::span<const uint8_t> body) {
+int Lane::send_frame(uint64_t now_ms, Carries carries, std::span<const uint8_t> head,
+                     std::span<const uint8_t> body) {
     last_send_ms_ = now_ms;
     if (pending() > 0) {
-        keep(head);
-        keep(body);
+        keep(head, carries);
+        keep(body, carries);
         return flush();
     }
     iovec iov[2] = {{const_cast<uint8_t*>(head.data()), head.size()},
                     {const_cast<uint8_t*>(body.data()), body.size()}};
     IoResult r = io_write(fd_.get(), iov, body.empty() ? 1 : 2);
     if (r.err) {
-        broken_ = true;
-        return r.err;
+        stream_lost_ = stream_lost_ || carries == Carries::stream;
+        return broke(r.err);
     }
     if (r.bytes < head.size()) {
-        keep(head.subspan(r.bytes));
-        keep(body);
+        keep(head.subspan(r.bytes), carries);
+        keep(body, carries);
     } else {
-        keep(body.subspan(r.bytes - head.size()));
+        keep(body.subspan(r.bytes - head.size()), carries);
     }
     return 0;
 }
@@ -63,18 +65,25 @@ int Lane::flush() {
     while (pending() > 0) {
         iovec iov{out_.data() + out_head_, pending()};
         IoResult r = io_write(fd_.get(), &iov, 1);
-        if (r.err) {
-            broken_ = true;
-            return r.err;
-        }
+        if (r.err) return broke(r.err);
         if (r.bytes == 0) break;
         out_head_ += r.bytes;
     }
     if (pending() == 0) {
         out_.clear();
-        out_head_ = 0;
+        out_head_ = stream_end_ = 0;
     }
     return 0;
+}
+
+// Nothing more can be written: the pending bytes are dropped (so that the lane is not polled
+// for output forever), after noting whether stream bytes were among them.
+int Lane::broke(int err) {
+    stream_lost_ = stream_pending();
+    broken_ = true;
+    out_.clear();
+    out_head_ = stream_end_ = 0;
+    return err;
 }
 
 uint64_t Lane::queued_bytes() const {
@@ -110,7 +119,7 @@ void Lane::abort(RstReason reason) {
     if (!fd_) return;
     if (!shut_ && !broken_) {
         std::array<uint8_t, FRAME_HEADER_BYTES + RST_PAYLOAD_BYTES> frame;
-        send_frame(last_send_ms_, std::span(frame.data(), encode_rst(frame, reason)));
+        send_frame(last_send_ms_, Carries::control, std::span(frame.data(), encode_rst(frame, reason)));
         drain_input();
     }
     fd_.reset();

@@ -20,6 +20,10 @@
 
 namespace pepsal::pair {
 
+// What a frame carries: the stream (DATA, FIN: the peer cannot finish without it) or control
+// (WINDOW, KEEPALIVE, RST).
+enum class Carries { stream, control };
+
 class Lane {
 public:
     // Takes an authenticated lane socket; sets TCP_NODELAY on it (see pair_lane.cpp).
@@ -30,13 +34,17 @@ public:
     Watch& watch() { return watch_; }
 
     // --- output ---
-    // At `now_ms`, writes the frame `head` + `body` now if nothing is pending, keeping what the socket does
-    // not take; behind pending bytes it only joins the queue. 0, or the errno of a failed write
-    // (the lane is then broken).
-    int send_frame(uint64_t now_ms, std::span<const uint8_t> head, std::span<const uint8_t> body = {});
+    // At `now_ms`, writes the frame `head` + `body` now if nothing is pending, keeping what the
+    // socket does not take; behind pending bytes it only joins the queue. 0, or the errno of a
+    // failed write (the lane is then broken).
+    int send_frame(uint64_t now_ms, Carries carries, std::span<const uint8_t> head,
+                   std::span<const uint8_t> body = {});
     // Writes pending bytes until the socket is full. 0, or the errno of a failed write.
     int flush();
     size_t pending() const { return out_.size() - out_head_; }
+    // Some pending byte belongs to a DATA or FIN frame, or did when a write failed: such bytes
+    // never reach the peer, so the flow can never count as fully sent.
+    bool stream_pending() const { return stream_lost_ || stream_end_ > out_head_; }
     // Pending bytes plus what the kernel still holds unsent or unacknowledged (SIOCOUTQ).
     uint64_t queued_bytes() const;
     uint64_t last_send_ms() const { return last_send_ms_; }
@@ -61,7 +69,8 @@ public:
     void close() { fd_.reset(); }
 
 private:
-    void keep(std::span<const uint8_t> bytes);
+    void keep(std::span<const uint8_t> bytes, Carries carries);
+    int broke(int err);
     void drain_input();
 
     UniqueFd fd_;
@@ -70,10 +79,12 @@ private:
     FrameDecoder decoder_;
     std::vector<uint8_t> out_;  // frame bytes not yet taken by the socket, from out_head_
     size_t out_head_ = 0;
+    size_t stream_end_ = 0;  // out_ offset just past the last DATA/FIN byte kept
     uint64_t last_send_ms_;
     bool shut_ = false;
     bool eof_ = false;
     bool broken_ = false;
+    bool stream_lost_ = false;
 };
 
 }  // namespace pepsal::pair

@@ -21,6 +21,7 @@ void prepare_lane_socket(int fd, const Config& cfg, const std::string& what) {
     o.nodelay = true;
     apply_side_options(fd, o, what);
     set_int_option(fd, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE", what);
+    arm_reset_on_close(fd);
     set_int_option(fd, IPPROTO_TCP, TCP_KEEPIDLE, KEEPALIVE_IDLE_S, "TCP_KEEPIDLE", what);
     set_int_option(fd, IPPROTO_TCP, TCP_KEEPINTVL, KEEPALIVE_INTERVAL_S, "TCP_KEEPINTVL", what);
     set_int_option(fd, IPPROTO_TCP, TCP_KEEPCNT, KEEPALIVE_PROBES, "TCP_KEEPCNT", what);

@@ -112,8 +112,9 @@ PayloadError parse_open(std::span<const uint8_t> payload, OpenPayload& out) {
     out.token = get_u64(p);
     out.lane_count = p[8];
     if (out.lane_count < 1 || out.lane_count > MAX_LANES) return PayloadError::bad_lane_count;
-    PayloadError e = get_endpoint(p + OPEN_DEST_AT, out.dest,
-                                  {PayloadError::bad_dest_family, PayloadError::dest_padding_nonzero});
+    PayloadError e =
+        get_endpoint(p + OPEN_DEST_AT, out.dest,
+                     {PayloadError::bad_dest_family, PayloadError::dest_padding_nonzero});
     if (e != PayloadError::none) return e;
     if (out.dest.port() == 0) return PayloadError::zero_dest_port;
     if (out.dest.is_unspecified()) return PayloadError::unspecified_dest;

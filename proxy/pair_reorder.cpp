@@ -37,7 +37,8 @@ ReorderError ReorderBuffer::accept(uint64_t offset, std::span<const uint8_t> byt
     if (len == 0) return ReorderError::empty_chunk;
     if (offset < delivered_) return ReorderError::before_delivered;
     // offset - delivered_ + len <= capacity_, written so that nothing can overflow.
-    if (len > capacity_ || offset - delivered_ > capacity_ - len) return ReorderError::beyond_window;
+    if (len > capacity_ || offset - delivered_ > capacity_ - len)
+        return ReorderError::beyond_window;
     uint64_t end = offset + len;
     if (fin_ && end > *fin_) return ReorderError::beyond_fin;
     auto next = chunks_.lower_bound(offset);

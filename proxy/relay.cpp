@@ -5,6 +5,8 @@
 // Readiness is remembered in Port flags until a splice returns EAGAIN (relay_direction.cpp).
 #include "relay.hpp"
 
+#include "sockopt.hpp"
+
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -82,13 +84,17 @@ RelayResult Relay::run() {
     } catch (const std::system_error& e) {
         ending = Ending{RelayEnd::error, e.what()};
     }
-    if (ending) {
-        result_.end = ending->end;
-        result_.detail = std::move(ending->detail);
-        reset_close(std::move(a_));
-        reset_close(std::move(b_));
+    if (!ending) {
+        // Clean end: both FINs went through. The caller arms its sockets to reset on close (a
+        // killed worker must not fake a clean end); disarmed, the close flushes normally.
+        disarm_reset_on_close(a_.get());
+        disarm_reset_on_close(b_.get());
+        return std::move(result_);
     }
-    // Clean end: both FINs went through, the destructors close without RST.
+    result_.end = ending->end;
+    result_.detail = std::move(ending->detail);
+    reset_close(std::move(a_));
+    reset_close(std::move(b_));
     return std::move(result_);
 }
 

@@ -7,6 +7,7 @@
 
 #include "clock.hpp"
 #include "direct_route.hpp"
+#include "pair_dial.hpp"
 #include "pair_route.hpp"
 #include "log.hpp"
 #include "original_dst.hpp"
@@ -52,8 +53,12 @@ std::optional<Identified> identify(int fd, const Endpoint& client, const Config&
 }
 
 // nullptr: the flow must be refused (pair mode, no lane ready, peer-fallback=reset).
-std::unique_ptr<Route> make_route(const Config& cfg, std::vector<UniqueFd> lanes, const std::string& name) {
-    if (!lanes.empty()) return std::make_unique<PairRoute>(std::move(lanes));
+std::unique_ptr<Route> make_route(const Config& cfg, PairLanes pair, const std::string& name,
+                                  const sigset_t& wait_mask) {
+    if (pair.lanes.empty() && pair.peer_up && pair.key)
+        pair.lanes = pair::dial_lanes(cfg, *pair.key, cfg.lanes, cfg.connect_timeout_ms,
+                                      &signals::flags().terminate, &wait_mask);
+    if (!pair.lanes.empty()) return std::make_unique<PairRoute>(std::move(pair.lanes));
     if (cfg.pair_near()) {
         if (!cfg.peer_fallback_direct) {
             LOG_WARN("%s: refused: no lane to peer %s is ready (peer-fallback=reset)", name.c_str(),
@@ -68,7 +73,7 @@ std::unique_ptr<Route> make_route(const Config& cfg, std::vector<UniqueFd> lanes
 }  // namespace
 
 int run_worker(UniqueFd client, const Config& cfg, ConnTable& table, const sigset_t& wait_mask,
-               std::vector<UniqueFd> lanes) {
+               PairLanes pair) {
     auto client_ep = peer_endpoint(client.get());
     if (!client_ep) {
         LOG_INFO("accepted connection gone before it was served: %m");
@@ -89,6 +94,7 @@ int run_worker(UniqueFd client, const Config& cfg, ConnTable& table, const sigse
         release();
         return 1;
     }
+    arm_reset_on_close(client.get());
     try {
         apply_side_options(client.get(), cfg.client, "client " + client_ep->to_string());
     } catch (const std::system_error& e) {
@@ -99,7 +105,7 @@ int run_worker(UniqueFd client, const Config& cfg, ConnTable& table, const sigse
     FlowContext ctx{cfg, &signals::flags().terminate, &wait_mask, [&](uint64_t to_dest, uint64_t to_client) {
                         if (id->slot) table.add_bytes(*id->slot, to_dest, to_client);
                     }};
-    auto route = make_route(cfg, std::move(lanes), name);
+    auto route = make_route(cfg, std::move(pair), name, wait_mask);
     if (!route) {
         reset_close(std::move(client));
         release();

@@ -1,0 +1,157 @@
+#!/bin/bash
+# Integration: pair mode. pepsal in pepA (near the client, peer= pepB) and in pepB (near the
+# server, pair-listen=), each flow carried between them over authenticated lanes across the
+# emulated satellite link in sat. Real kernel, real netfilter, real processes.
+set -u
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO"
+BUILD=${BUILD:-$REPO/build}
+. test/lib/check.sh
+. test/lib/pep.sh
+. test/lab/testbed.sh
+require_root
+
+PEP_DIR=$(mktemp -d /tmp/pepsal-it-pair.XXXXXX)
+FT=$BUILD/flowtool
+SERVER_PIDS=""
+BG_PIDS=""
+PAIR_PORT=5001
+PEER=$TB_PEPB_SAT_V4:$PAIR_PORT
+
+cleanup() {
+    for p in $BG_PIDS; do kill "$p" 2>/dev/null; done
+    pep_stop pepa >/dev/null 2>&1
+    pep_stop pepb >/dev/null 2>&1
+    for p in $SERVER_PIDS; do kill "$p" 2>/dev/null; done
+    for p in $SERVER_PIDS $BG_PIDS; do wait "$p" 2>/dev/null; done
+    testbed_down
+    rm -rf "$PEP_DIR"
+}
+trap cleanup EXIT
+
+client() { tb_exec client "$FT" "$@"; }
+
+make_key() {  # make_key FILE: 32 random bytes as hex, mode 0600
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$1"
+    chmod 600 "$1"
+}
+
+start_servers() {
+    local port
+    for port in 5201 5202; do
+        tb_spawn server "$FT" serve --listen "$TB_SERVER_V4:$port" --log "$PEP_DIR/srv-$port.log" >/dev/null 2>&1
+        SERVER_PIDS="$SERVER_PIDS $!"
+    done
+    tb_spawn server "$FT" serve --listen "[$TB_SERVER_V6]:5201" --log "$PEP_DIR/srv6-5201.log" >/dev/null 2>&1
+    SERVER_PIDS="$SERVER_PIDS $!"
+    sleep 0.3
+}
+
+last_peer_addr() { tail -1 "$1" | sed -n 's/.*peer=\(.*\):[0-9]* .*/\1/p' | tr -d '[]'; }
+
+start_far() { pep_start "$(tb_ns pepb)" pepb "pair-listen=0.0.0.0:$PAIR_PORT" "psk-file=$PEP_DIR/key" "$@"; }
+start_near() { pep_start "$(tb_ns pepa)" pepa "peer=$PEER" "psk-file=${NEAR_KEY:-$PEP_DIR/key}" "$@"; }
+
+lanes_ready() {  # until pepA's log says its lanes authenticated (after the latest start)
+    local i
+    for i in $(seq 1 100); do
+        [ "$(grep -c 'lanes to peer .* authenticated' "$PEP_DIR/pepa.log")" -ge "${1:-1}" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# The flow went through both instances: the server saw pepB, and pepB's log has the flow.
+paired() {
+    local peer; peer=$(last_peer_addr "$PEP_DIR/srv-5201.log")
+    [ "$peer" = "$TB_PEPB_SERVER_V4" ] || { echo "server saw $peer, expected pepB $TB_PEPB_SERVER_V4"; return 1; }
+    grep -q "via peer $TB_PEPA_SAT_V4" "$PEP_DIR/pepb.log" || { echo "pepB never carried a flow from pepA"; return 1; }
+}
+
+transfers() {  # transfers LABEL SIZE
+    check "$1: $2 upload, sha256 checked" client upload --to "$TB_SERVER_V4:5201" --bytes "$2"
+    check "$1: $2 download, sha256 checked" client download --to "$TB_SERVER_V4:5201" --bytes "$2"
+    check "$1: carried by the pair" paired
+}
+
+far_killed_mid_run() {
+    tb_spawn client "$FT" expect-reset --to "$TB_SERVER_V4:5202" --hold --timeout-ms 20000 >"$PEP_DIR/victim.out" 2>&1
+    local victim=$! i pids
+    for i in $(seq 1 50); do
+        grep -q "5202 via peer" "$PEP_DIR/pepb.log" 2>/dev/null && pep_status pepb | grep -q ':5202 pid' && break
+        sleep 0.1
+    done
+    # The whole far instance at once: supervisor, connmgr, queuer, workers.
+    pids="$(pep_pid pepb) $(pgrep -P "$(pep_pid pepb)") $(for c in $(pgrep -P "$(pep_pid pepb)"); do pgrep -P "$c"; done)"
+    kill -KILL $pids
+    wait "$(pep_pid pepb)" 2>/dev/null; PEP_PID_pepb=""
+    wait "$victim" || { echo "the affected flow was not reset:"; cat "$PEP_DIR/victim.out"; return 1; }
+    tb_exec pepb env PEPSAL="$BUILD/pepsal" "$REPO/etc/pepsal-firewall" -f "$PEP_DIR/pepb.conf" down
+    local before; before=$(grep -c 'lanes to peer .* authenticated' "$PEP_DIR/pepa.log")
+    start_far || return 1
+    lanes_ready $((before + 1)) || { echo "pepA did not reconnect its lanes"; return 1; }
+    client upload --to "$TB_SERVER_V4:5201" --bytes 2M || return 1
+    paired
+}
+
+wrong_key_refused() {
+    pep_stop pepa >/dev/null
+    make_key "$PEP_DIR/otherkey"
+    NEAR_KEY=$PEP_DIR/otherkey start_near peer-fallback=reset warm-lanes=4 || return 1
+    sleep 2
+    grep -q "lane from $TB_PEPA_SAT_V4:[0-9]* closed: .*keys differ" "$PEP_DIR/pepb.log" ||
+        { echo "pepB did not log the refused lane"; tail -5 "$PEP_DIR/pepb.log"; return 1; }
+    client expect-reset --to "$TB_SERVER_V4:5201" --request upload --bytes 1000 --send 1000 --timeout-ms 5000 ||
+        { echo "peer-fallback=reset should refuse the flow"; return 1; }
+}
+
+not_allowed_refused() {
+    local before; before=$(grep -c 'lanes to peer .* authenticated' "$PEP_DIR/pepa.log")
+    pep_stop pepb >/dev/null
+    start_far allow=10.99.0.0/16,fd99::/16 || return 1
+    lanes_ready $((before + 1)) || { echo "pepA did not reconnect its lanes"; return 1; }
+    client expect-reset --to "$TB_SERVER_V4:5201" --request upload --bytes 1000 --send 1000 --timeout-ms 5000 || return 1
+    grep -q "refused: destination not in allow=" "$PEP_DIR/pepb.log" || { echo "not logged"; return 1; }
+    before=$(grep -c 'lanes to peer .* authenticated' "$PEP_DIR/pepa.log")
+    pep_stop pepb >/dev/null
+    start_far && lanes_ready $((before + 1))
+}
+
+garbage_on_pair_port() {
+    tb_spawn client "$FT" download --to "$TB_SERVER_V4:5201" --bytes 30M >"$PEP_DIR/bystander.out" 2>&1
+    local bystander=$!
+    tb_exec pepa bash -c "printf 'GET / HTTP/1.0\r\n\r\n%.0s' {1..10} >/dev/tcp/$TB_PEPB_SAT_V4/$PAIR_PORT" || true
+    tb_exec pepa bash -c "printf 'PEPL' >/dev/tcp/$TB_PEPB_SAT_V4/$PAIR_PORT" || true
+    wait "$bystander" || { echo "a flow was harmed:"; cat "$PEP_DIR/bystander.out"; return 1; }
+    sleep 0.5
+    grep -q "lane from $TB_PEPA_SAT_V4:[0-9]* closed: .*bad magic" "$PEP_DIR/pepb.log" || { echo "garbage lane not refused"; return 1; }
+    client upload --to "$TB_SERVER_V4:5201" --bytes 1M && paired
+}
+
+make_key "$PEP_DIR/key"
+testbed_up none >/dev/null
+start_servers
+start_far || fail "far pepsal starts"
+start_near || fail "near pepsal starts"
+check "near side authenticates its warm lanes" lanes_ready 1
+transfers "no loss" 20M
+check "IPv6 flow over the pair: 5M upload" client upload --to "[$TB_SERVER_V6]:5201" --bytes 5M
+check "half-close end to end" client halfclose --to "$TB_SERVER_V4:5201" --bytes 1M
+check "server reset reaches the client as a reset" client expect-reset --to "$TB_SERVER_V4:5201" --server-reset-after 1000 --timeout-ms 5000
+check "client reset reaches the server as a reset" client reset-server-check --to "$TB_SERVER_V4:5201"
+check "destination refuses: the client sees a reset" client expect-reset --to "$TB_SERVER_V4:5299" --timeout-ms 3000
+check "100 concurrent flows" client parallel --to "$TB_SERVER_V4:5201" --flows 100 --bytes 256K --mode both
+check "destination outside allow=: refused with a reset" not_allowed_refused
+check "far instance killed mid-run: affected flow reset, new flows work once it is back" far_killed_mid_run
+
+for loss in 0.01 0.05; do
+    LOSS=$loss testbed_profile lossy >/dev/null || fail "emulator with $loss loss"
+    transfers "geo, $loss loss" 4M
+    check "emulator kept up ($loss loss)" testbed_emu_check
+done
+testbed_profile none >/dev/null
+# Last: failed handshakes count against pepA's address (rate limit), so nothing may follow
+# that needs pepA's lanes within a minute.
+check "garbage and truncated handshakes on the pair port: refused, other flows unharmed" garbage_on_pair_port
+check "wrong key: lanes refused and logged; peer-fallback=reset refuses flows" wrong_key_refused
+finish
