@@ -99,6 +99,10 @@ private:
 class Acceptor {
 public:
     Acceptor(const Psk& key, const NonceRegistry& registry);
+    Acceptor(Acceptor&&) = default;
+    Acceptor& operator=(Acceptor&&) = default;
+    Acceptor(const Acceptor&) = delete;  // two machines must not answer one lane
+    Acceptor& operator=(const Acceptor&) = delete;
 
     HandshakeStep feed(std::span<const uint8_t> in);
     HandshakeStep eof();  // the peer closed the lane

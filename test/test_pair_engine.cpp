@@ -28,6 +28,7 @@
 #include "pair_fd_passing.hpp"
 #include "pair_frame.hpp"
 #include "relay.hpp"
+#include "sockopt.hpp"
 
 using namespace pepsal;
 using namespace pepsal::pair;
@@ -135,6 +136,7 @@ public:
     void inject(Bytes bytes) {
         std::lock_guard lock(mutex_);
         inject_ = std::move(bytes);
+        has_inject_ = true;
     }
     void reset() { reset_ = true; }  // both sockets closed with RST
     uint64_t to_far() const { return to_far_; }
@@ -162,7 +164,10 @@ private:
             if (n > 0) w.head += size_t(n);
             if (n > 0 && counter) *counter += uint64_t(n);
         }
-        if (w.eof && w.empty() && !w.shut) w.shut = shutdown(w.to, SHUT_WR) == 0 || true;
+        if (w.eof && w.empty() && !w.shut) {
+            shutdown(w.to, SHUT_WR);
+            w.shut = true;
+        }
         return true;
     }
 
@@ -174,13 +179,14 @@ private:
             done += size_t(n);
         }
         inject_.clear();
+        has_inject_ = false;
     }
 
     void run() {
         Way up{near_.get(), far_.get()}, down{far_.get(), near_.get()};
         while (!quit_) {
             if (reset_) break;
-            if (up.empty() && !inject_.empty()) inject_now();
+            if (up.empty() && has_inject_) inject_now();
             pollfd fds[2] = {{near_.get(), 0, 0}, {far_.get(), 0, 0}};
             if (up.empty() && !up.eof && !paused_) fds[0].events |= POLLIN;
             if (down.empty() && !down.eof) fds[1].events |= POLLIN;
@@ -196,17 +202,22 @@ private:
     }
 
     UniqueFd near_, far_;
-    std::atomic<bool> quit_{false}, paused_{false}, reset_{false};
+    std::atomic<bool> quit_{false}, paused_{false}, reset_{false}, has_inject_{false};
     std::atomic<uint64_t> to_far_{0};
     std::mutex mutex_;
     Bytes inject_;
     std::thread thread_;
 };
 
-extern "C" void on_wake_signal(int) {}
+// The stop flag of the engine running in this thread: as in a worker, the signal handler
+// sets it, in the thread it interrupts.
+thread_local volatile sig_atomic_t* t_stop_flag = nullptr;
+extern "C" void on_engine_stop_signal(int) {
+    if (t_stop_flag) *t_stop_flag = 1;
+}
 
 // One engine in a thread that, like a worker, keeps SIGUSR1 (its SIGTERM) blocked except
-// inside epoll_pwait; stop() sets the stop flag and sends the signal.
+// inside epoll_pwait; stop() sends it the signal.
 class EngineRun {
 public:
     ~EngineRun() {
@@ -221,7 +232,7 @@ public:
     void start(UniqueFd local, std::vector<UniqueFd> lanes, size_t expected, UniqueFd feed,
                EngineOptions options) {
         struct sigaction sa {};
-        sa.sa_handler = on_wake_signal;
+        sa.sa_handler = on_engine_stop_signal;
         sigaction(SIGUSR1, &sa, nullptr);
         options.stop = &stop_flag_;
         options.on_progress = [this](uint64_t u, uint64_t d) {
@@ -234,6 +245,7 @@ public:
         pthread_sigmask(SIG_BLOCK, &usr1, &old);  // inherited by the thread
         thread_ = std::thread([this, options, expected, local = std::move(local), lanes = std::move(lanes),
                                feed = std::move(feed)]() mutable {
+            t_stop_flag = &stop_flag_;
             sigset_t wait_mask;
             pthread_sigmask(SIG_SETMASK, nullptr, &wait_mask);
             sigdelset(&wait_mask, SIGUSR1);
@@ -244,10 +256,7 @@ public:
         pthread_sigmask(SIG_SETMASK, &old, nullptr);
     }
 
-    void stop() {
-        stop_flag_ = 1;
-        pthread_kill(thread_.native_handle(), SIGUSR1);
-    }
+    void stop() { pthread_kill(thread_.native_handle(), SIGUSR1); }
 
     // The engine's result; one that has not ended within the hang limit is stopped, and the
     // result says so in `detail`.
@@ -294,6 +303,7 @@ struct RigOptions {
     bool use_feed = false;              // far gets a lane feed (the test's end: Rig::feed)
     bool start_far = true;              // false: the test plays the far side by hand
     int buf_bytes = 0;                  // fixed socket buffers everywhere when > 0
+    bool armed = false;                 // engines' sockets reset on close, as in pepsal
     EngineOptions near, far;
 };
 
@@ -307,6 +317,10 @@ public:
         server = std::move(back.right);
         set_nonblocking(front.right.get());
         set_nonblocking(back.left.get());
+        if (o.armed) {
+            arm_reset_on_close(front.right.get());
+            arm_reset_on_close(back.left.get());
+        }
         std::vector<UniqueFd> near_lanes, far_lanes;
         taps.resize(o.lanes);
         for (size_t i = 0; i < o.lanes; ++i) {
@@ -318,6 +332,10 @@ public:
             }
             set_nonblocking(lane.left.get());
             set_nonblocking(lane.right.get());
+            if (o.armed) {
+                arm_reset_on_close(lane.left.get());
+                arm_reset_on_close(lane.right.get());
+            }
             near_lanes.push_back(std::move(lane.left));
             far_lanes.push_back(std::move(lane.right));
         }
@@ -442,6 +460,45 @@ TEST_CASE("pair engine passes a half-close end to end and keeps the other way op
         });
         Received at_client = read_to_eof(rig.client.get());
         sw.join();
+        CHECK(at_client.err == 0);
+        CHECK((at_client.data == reply));
+        CHECK(rig.near.join().end == EngineEnd::closed);
+        CHECK(rig.far.join().end == EngineEnd::closed);
+    }
+    CHECK(test::open_fd_count() == fds);
+}
+
+// pepsal arms its sockets to reset on close (a killed worker must not fake a clean end). The
+// clean end must still close gracefully: the client here reads so slowly that the engine ends
+// while the tail of the reply is still queued in its socket, which an RST would discard.
+TEST_CASE("pair engine ends cleanly on sockets armed to reset on close", "[pair-engine]") {
+    int fds = test::open_fd_count();
+    {
+        RigOptions o(2);
+        o.armed = true;
+        o.buf_bytes = 64 * 1024;
+        Rig rig{o};
+        Bytes request = pattern(13, 1000), reply = pattern(14, MB);
+        REQUIRE(write_all(rig.client.get(), request) == 0);
+        REQUIRE(shutdown(rig.client.get(), SHUT_WR) == 0);
+        CHECK((read_to_eof(rig.server.get()).data == request));
+        std::thread sw([&] {
+            write_all(rig.server.get(), reply);
+            shutdown(rig.server.get(), SHUT_WR);
+        });
+        Received at_client;
+        bool engine_ended_first = false;
+        uint8_t buf[16 * 1024];
+        for (ssize_t n; (n = read(rig.client.get(), buf, sizeof buf)) != 0; sleep_ms(2)) {
+            if (n < 0) {
+                at_client.err = errno;
+                break;
+            }
+            at_client.data.insert(at_client.data.end(), buf, buf + n);
+            engine_ended_first = engine_ended_first || rig.near.finished();
+        }
+        sw.join();
+        CHECK(engine_ended_first);  // so the test did test the close
         CHECK(at_client.err == 0);
         CHECK((at_client.data == reply));
         CHECK(rig.near.join().end == EngineEnd::closed);

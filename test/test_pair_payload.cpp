@@ -128,7 +128,8 @@ TEST_CASE("pair payload: each invalid OPEN field is refused with its reason", "[
 }
 
 TEST_CASE("pair payload: JOIN layout, round trip and lane index bounds", "[pair]") {
-    CHECK(payload_of([](auto b) { return encode_join(b, JoinPayload{0x0102030405060708ULL, 5}); }) ==
+    JoinPayload five{0x0102030405060708ULL, 5};
+    CHECK(payload_of([&](auto b) { return encode_join(b, five); }) ==
           Bytes{1, 2, 3, 4, 5, 6, 7, 8, 5});
     JoinPayload j;
     for (uint8_t i = 1; i < MAX_LANES; ++i) {

@@ -214,7 +214,8 @@ TEST_CASE("pair reorder: many tiny chunks in reverse order stay cheap", "[pair]"
     // 200000 one-byte chunks, last first: quadratic behaviour would take minutes here.
     const uint64_t n = 200000;
     ReorderBuffer rb(n);
-    for (uint64_t off = n; off-- > 1;) REQUIRE(rb.accept(off, Bytes{uint8_t(off)}) == ReorderError::none);
+    for (uint64_t off = n; off-- > 1;)
+        REQUIRE(rb.accept(off, Bytes{uint8_t(off)}) == ReorderError::none);
     CHECK(rb.readable() == 0);
     CHECK(rb.chunks() == n - 1);
     REQUIRE(rb.accept(0, Bytes{0}) == ReorderError::none);

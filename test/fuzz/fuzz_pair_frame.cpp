@@ -113,8 +113,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         Bytes header(FRAME_HEADER_BYTES);
         encode_header(header, h);
         require(std::memcmp(header.data(), data + at, FRAME_HEADER_BYTES) == 0);
-        require(h.length == 0 ||
-                std::memcmp(whole.payloads[i].data(), data + at + FRAME_HEADER_BYTES, h.length) == 0);
+        const uint8_t* payload = data + at + FRAME_HEADER_BYTES;
+        require(h.length == 0 || std::memcmp(whole.payloads[i].data(), payload, h.length) == 0);
         check_payload(h, whole.payloads[i], data + at);
         at += FRAME_HEADER_BYTES + h.length;
     }
