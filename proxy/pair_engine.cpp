@@ -1,7 +1,5 @@
 #include "pair_engine.hpp"
 
-#include "sockopt.hpp"
-
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -13,6 +11,7 @@
 #include "log.hpp"
 #include "pair_engine_core.hpp"
 #include "relay.hpp"
+#include "sockopt.hpp"
 
 namespace pepsal::pair {
 
@@ -166,7 +165,7 @@ int Engine::timeout_ms() const {
     std::optional<uint64_t> deadline;
     auto consider = [&](uint64_t at) { deadline = deadline ? std::min(*deadline, at) : at; };
     if (closing_) {
-        consider(closing_since_ms_ + LANE_CLOSE_WAIT_MS);
+        consider(closing_heard_ms_ + LANE_CLOSE_WAIT_MS);
     } else {
         if (options_.idle_timeout_ms > 0) consider(last_activity_ms_ + uint64_t(options_.idle_timeout_ms));
         if (missing_lanes() > 0) consider(start_ms_ + uint64_t(std::max(options_.lane_wait_ms, 0)));
@@ -182,7 +181,7 @@ int Engine::timeout_ms() const {
 void Engine::check_timers() {
     now_ms_ = monotonic_ms();
     if (closing_) {
-        if (now_ms_ - closing_since_ms_ >= LANE_CLOSE_WAIT_MS) done_ = true;
+        if (now_ms_ - closing_heard_ms_ >= LANE_CLOSE_WAIT_MS) done_ = true;
         return;
     }
     if (options_.idle_timeout_ms > 0 && now_ms_ - last_activity_ms_ >= uint64_t(options_.idle_timeout_ms)) {
@@ -214,9 +213,10 @@ std::string Engine::lane_name(const Lane& lane) const {
     return "lane " + std::to_string(lane.index()) + "/" + std::to_string(expected_);
 }
 
-// A clean end closes everything gracefully (the lanes are shut and drained already, `local`
-// saw both FINs). Any other end resets `local`, and tells the peer why on every lane that can
-// still carry a frame, unless the peer is the one that reset.
+// A clean end closes everything gracefully: the lanes are shut down already (and drained here,
+// in case the closing wait ran out), `local` saw both FINs. Any other end resets `local`, and
+// tells the peer why on every lane that can still carry a frame, unless the peer is the one
+// that reset.
 void Engine::teardown() {
     report_progress();
     feed_.reset();
@@ -224,8 +224,11 @@ void Engine::teardown() {
         // Sockets are armed to reset when closed (a killed worker must not fake a clean end);
         // this is the one clean close, so it disarms them first.
         result_.end = EngineEnd::closed;
-        for (auto& lane : lanes_)
-            if (lane) disarm_reset_on_close(lane->fd());
+        for (auto& lane : lanes_) {
+            if (!lane) continue;
+            disarm_reset_on_close(lane->fd());
+            lane->close_gracefully();
+        }
         lanes_.clear();
         disarm_reset_on_close(local_.get());
         local_.reset();

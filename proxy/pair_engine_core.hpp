@@ -28,8 +28,9 @@
 
 namespace pepsal::pair {
 
-// After both streams ended: how long we wait for the peer to close its lanes before we
-// simply close ours. The peer waits the same way, so this only bounds a peer that vanished.
+// After both streams ended: how long the lanes may stay silent before we stop waiting for the
+// peer to close them and simply close ours. The peer waits the same way, so this only bounds
+// a peer that vanished; one still draining a long lane backlog keeps sending and is waited for.
 constexpr uint64_t LANE_CLOSE_WAIT_MS = 5000;
 
 class Engine {
@@ -94,7 +95,8 @@ private:
     OutboundStream outbound_;
     InboundStream inbound_;
     uint64_t announced_ = 0;  // the last WINDOW limit we sent
-    uint64_t now_ms_, start_ms_, last_activity_ms_, closing_since_ms_ = 0;
+    uint64_t now_ms_, start_ms_, last_activity_ms_;
+    uint64_t closing_heard_ms_ = 0;  // closing: when a lane last brought a byte
     bool local_shut_ = false;  // EOF delivered: shutdown(local, SHUT_WR) done
     bool closing_ = false;     // both streams done; lanes shut down, waiting for the peer's
     bool done_ = false;        // clean end reached

@@ -44,6 +44,7 @@ void Engine::read_lane(Lane& lane) {
         on_lane_eof(lane);
         return;
     }
+    if (closing_) closing_heard_ms_ = now_ms_;
     Frame frame;
     for (;;) {
         FrameDecoder::Status status = lane.decoder().next(frame);
@@ -167,7 +168,7 @@ void Engine::check_lanes() {
 // because it failed to deliver our bytes still reaches the application.
 void Engine::start_closing() {
     closing_ = true;
-    closing_since_ms_ = now_ms_;
+    closing_heard_ms_ = now_ms_;
     for (auto& lane : lanes_)
         if (lane) lane->shutdown_write();
     if (feed_) {

@@ -115,6 +115,12 @@ void Lane::drain_input() {
     }
 }
 
+void Lane::close_gracefully() {
+    if (!fd_) return;
+    drain_input();
+    fd_.reset();
+}
+
 void Lane::abort(RstReason reason) {
     if (!fd_) return;
     if (!shut_ && !broken_) {

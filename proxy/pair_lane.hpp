@@ -62,10 +62,14 @@ public:
     // --- ending ---
     // shutdown(SHUT_WR): the graceful end, once the flow is complete.
     void shutdown_write();
-    // Best effort, never blocks: RST(reason) behind whatever is pending, the unread input
-    // discarded (so that close() sends FIN, not a TCP RST that would discard the frame),
-    // then close.
+    // Best effort, never blocks: RST(reason) behind whatever is pending, then close. Unread
+    // input is discarded first, as it would make close() send a TCP RST that drops the frame
+    // if it has not left yet; a socket armed to reset on close (arm_reset_on_close) resets
+    // anyway, which also stops the kernel from sending a dead flow's queued DATA.
     void abort(RstReason reason);
+    // Discards unread input (whose presence would turn close() into a TCP RST that drops
+    // what is still queued for the peer), then closes.
+    void close_gracefully();
     void close() { fd_.reset(); }
 
 private:

@@ -5,8 +5,6 @@
 // Readiness is remembered in Port flags until a splice returns EAGAIN (relay_direction.cpp).
 #include "relay.hpp"
 
-#include "sockopt.hpp"
-
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -20,6 +18,7 @@
 #include "error.hpp"
 #include "pipe.hpp"
 #include "relay_direction.hpp"
+#include "sockopt.hpp"
 
 namespace pepsal::proxy {
 
@@ -43,7 +42,8 @@ std::optional<Ending> ending_of(const PumpResult& r, bool src_is_a) {
         case Fault::none: return std::nullopt;
         case Fault::source: return side_failed(src_is_a, r.err);
         case Fault::destination: return side_failed(!src_is_a, r.err);
-        case Fault::local: return Ending{RelayEnd::error, std::string("splice: ") + strerror(r.err)};
+        case Fault::local:
+            return Ending{RelayEnd::error, std::string("splice: ") + strerror(r.err)};
     }
     return std::nullopt;
 }
@@ -204,8 +204,7 @@ RelayResult relay(UniqueFd a, UniqueFd b, const RelayOptions& options) {
 void reset_close(UniqueFd fd) {
     if (!fd) return;
     // Best effort: a socket that is already gone (or not a socket) is closed all the same.
-    linger abort{1, 0};
-    setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+    arm_reset_on_close(fd.get());
     fd.reset();
 }
 

@@ -3,13 +3,7 @@
 # testbed without link emulation (client - pepA - sat - pepB - server; pepsal runs in pepB, the
 # gateway). Real kernel, real netfilter, real processes.
 set -u
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-cd "$REPO"
-BUILD=${BUILD:-$REPO/build}
-. test/lib/check.sh
-. test/lib/pep.sh
-. test/lab/testbed.sh
-require_root
+. "$(dirname "$0")/lib/it_setup.sh"
 
 PEP_DIR=$(mktemp -d /tmp/pepsal-it-direct.XXXXXX)
 FT=$BUILD/flowtool
@@ -38,8 +32,6 @@ start_servers() {
 
 client() { tb_exec client "$FT" "$@"; }
 
-# The address the server saw for the most recent connection in log FILE.
-last_peer_addr() { tail -1 "$1" | sed -n 's/.*peer=\(.*\):[0-9]* .*/\1/p' | tr -d '[]'; }
 
 expect_peer() {  # expect_peer LOGFILE ADDRESS
     local got; got=$(last_peer_addr "$1")

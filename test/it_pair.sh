@@ -3,13 +3,7 @@
 # server, pair-listen=), each flow carried between them over authenticated lanes across the
 # emulated satellite link in sat. Real kernel, real netfilter, real processes.
 set -u
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-cd "$REPO"
-BUILD=${BUILD:-$REPO/build}
-. test/lib/check.sh
-. test/lib/pep.sh
-. test/lab/testbed.sh
-require_root
+. "$(dirname "$0")/lib/it_setup.sh"
 
 PEP_DIR=$(mktemp -d /tmp/pepsal-it-pair.XXXXXX)
 FT=$BUILD/flowtool
@@ -47,7 +41,6 @@ start_servers() {
     sleep 0.3
 }
 
-last_peer_addr() { tail -1 "$1" | sed -n 's/.*peer=\(.*\):[0-9]* .*/\1/p' | tr -d '[]'; }
 
 start_far() { pep_start "$(tb_ns pepb)" pepb "pair-listen=0.0.0.0:$PAIR_PORT" "psk-file=$PEP_DIR/key" "$@"; }
 start_near() { pep_start "$(tb_ns pepa)" pepa "peer=$PEER" "psk-file=${NEAR_KEY:-$PEP_DIR/key}" "$@"; }

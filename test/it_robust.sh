@@ -3,13 +3,7 @@
 # shutdown with live flows, daemon mode through the init script, and the latency of small
 # request/response exchanges (a corking bug would add hundreds of ms; the bound is generous).
 set -u
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-cd "$REPO"
-BUILD=${BUILD:-$REPO/build}
-. test/lib/check.sh
-. test/lib/pep.sh
-. test/lab/testbed.sh
-require_root
+. "$(dirname "$0")/lib/it_setup.sh"
 
 PEP_DIR=$(mktemp -d /tmp/pepsal-it-robust.XXXXXX)
 FT=$BUILD/flowtool
@@ -40,7 +34,6 @@ start_servers() {
     sleep 0.3
 }
 
-last_peer_addr() { tail -1 "$1" | sed -n 's/.*peer=\(.*\):[0-9]* .*/\1/p' | tr -d '[]'; }
 
 hold_flows() {  # hold_flows N PORT SECS: N idle flows in the background
     local i

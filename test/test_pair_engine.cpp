@@ -772,6 +772,41 @@ TEST_CASE("pair engine sends keepalives on idle lanes and the peer ignores them"
     CHECK(test::open_fd_count() == fds);
 }
 
+// The test plays the far side by hand on the one lane.
+TEST_CASE("pair engine announces its window first and resets a peer that sends past it", "[pair-engine]") {
+    int fds = test::open_fd_count();
+    {
+        RigOptions o(1);
+        o.start_far = false;
+        o.near.reorder_bytes = MB;
+        Rig rig{o};
+        int lane = rig.far_lane_ends[0].get();
+        Rig::set_blocking(lane);
+        Bytes first = read_to_eof(lane, FRAME_HEADER_BYTES).data;
+        REQUIRE(first.size() == FRAME_HEADER_BYTES);
+        FrameHeader h;
+        REQUIRE(decode_header(first.data(), h) == FrameError::none);
+        CHECK(h.type == FrameType::window);
+        CHECK(h.seq == MB);
+        // 20 bytes whose last 10 lie past the credit.
+        Bytes payload = pattern(15, 20);
+        std::array<uint8_t, FRAME_HEADER_BYTES + 20> data;
+        REQUIRE(write_all(lane, Bytes(data.begin(), data.begin() + encode_data(data, MB - 10, payload))) == 0);
+        CHECK(error_of_next_read(rig.client.get()) == ECONNRESET);
+        Bytes rst = read_to_eof(lane, FRAME_HEADER_BYTES + RST_PAYLOAD_BYTES).data;
+        REQUIRE(rst.size() == FRAME_HEADER_BYTES + RST_PAYLOAD_BYTES);
+        REQUIRE(decode_header(rst.data(), h) == FrameError::none);
+        CHECK(h.type == FrameType::rst);
+        RstReason reason{};
+        CHECK(parse_rst(std::span(rst).subspan(FRAME_HEADER_BYTES), reason) == PayloadError::none);
+        CHECK(reason == RstReason::protocol_error);
+        EngineResult near = rig.near.join();
+        CHECK(near.end == EngineEnd::protocol_error);
+        CHECK(near.detail.find("window") != std::string::npos);
+    }
+    CHECK(test::open_fd_count() == fds);
+}
+
 TEST_CASE("pair reset_lanes makes the peer engine reset its application with the reason", "[pair-engine]") {
     int fds = test::open_fd_count();
     {

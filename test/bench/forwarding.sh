@@ -7,13 +7,7 @@
 #   and pepsal's own processes), new flows per second (connect + 100-byte request/response),
 #   100-byte request/response latency, memory (PSS) per idle flow.
 set -u
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$REPO"
-BUILD=${BUILD:-$REPO/build}
-. test/lib/check.sh
-. test/lib/pep.sh
-. test/lab/testbed.sh
-require_root
+. "$(dirname "$0")/../lib/it_setup.sh"
 
 REPS=${REPS:-3}
 SECS=${SECS:-8}

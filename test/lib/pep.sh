@@ -83,3 +83,6 @@ tb_spawn() {
     shift
     ip netns exec "${TB}$node" "$@" &
 }
+
+# The address the flowtool server logging to FILE saw for its most recent connection.
+last_peer_addr() { tail -1 "$1" | sed -n 's/.*peer=\(.*\):[0-9]* .*/\1/p' | tr -d '[]'; }
