@@ -1,9 +1,9 @@
 // The direct-mode relay on real loopback TCP: client <-> [a | relay thread | b] <-> server.
 // TCP rather than socketpair() because half-close and RST are what is under test.
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -22,6 +22,7 @@
 #include "fd_count.hpp"
 #include "pipe.hpp"
 #include "relay.hpp"
+#include "sockopt.hpp"
 
 using namespace pepsal;
 using namespace pepsal::proxy;
@@ -104,8 +105,25 @@ int error_of_next_read(int fd) {
     return read(fd, &c, 1) < 0 ? errno : 0;
 }
 
+// Waits for the socket to report an error (an RST arrived) and returns SO_ERROR; 0 if none.
+int error_when_reset(int fd) {
+    pollfd p{fd, 0, 0};
+    if (poll(&p, 1, HANG_LIMIT_S * 1000) != 1 || !(p.revents & POLLERR)) return 0;
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    return err;
+}
+
 volatile sig_atomic_t g_stop = 0;
 extern "C" void on_stop_signal(int) { g_stop = 1; }
+
+// Closes with an RST, independently of the reset_close() under test.
+void abort_close(UniqueFd& fd) {
+    linger abort{1, 0};
+    setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+    fd.reset();
+}
 
 // Runs relay() in a thread between `client` and `server`. Like a worker, the thread keeps
 // SIGUSR1 (its SIGTERM) blocked except inside epoll_pwait; the handler sets the stop flag.
@@ -121,13 +139,16 @@ public:
         auto back = make_tcp_pair();
         client = std::move(front.left);
         server = std::move(back.right);
-        for (int fd : {front.right.get(), back.left.get()})
-            fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        for (int fd : {front.right.get(), back.left.get()}) {
+            set_nonblocking(fd, true);
+            arm_reset_on_close(fd);  // as the worker does; a clean end must disarm it
+        }
         options.stop = &g_stop;
         options.on_progress = [this](uint64_t ab, uint64_t ba) {
             progress_ab += ab;
             progress_ba += ba;
         };
+        ended_ = ended_promise_.get_future();
         sigset_t usr1, old;
         sigemptyset(&usr1);
         sigaddset(&usr1, SIGUSR1);
@@ -139,19 +160,24 @@ public:
                 sigdelset(&wait_mask, SIGUSR1);
                 options.wait_mask = &wait_mask;
                 result_ = relay(std::move(a), std::move(b), options);
+                ended_promise_.set_value();
             });
         pthread_sigmask(SIG_SETMASK, &old, nullptr);
     }
     // After a failed assertion: make sure the relay ends so the thread can be joined.
     ~RelayRun() {
-        if (thread_.joinable()) {
-            signal_stop();
-            thread_.join();
-        }
+        if (!thread_.joinable()) return;
+        end_forcibly();
+        thread_.join();
     }
 
     void signal_stop() { pthread_kill(thread_.native_handle(), SIGUSR1); }
+    // A relay that does not end is a failure, not a hung test run.
     RelayResult join() {
+        if (ended_.wait_for(std::chrono::seconds(HANG_LIMIT_S)) != std::future_status::ready) {
+            FAIL_CHECK("relay still running after " << HANG_LIMIT_S << " s");
+            end_forcibly();
+        }
         thread_.join();
         return result_;
     }
@@ -167,7 +193,17 @@ public:
     std::atomic<uint64_t> progress_ab{0}, progress_ba{0};
 
 private:
+    // The stop signal first; if even that is ignored, resets from both ends.
+    void end_forcibly() {
+        signal_stop();
+        if (ended_.wait_for(std::chrono::seconds(5)) == std::future_status::ready) return;
+        abort_close(client);
+        abort_close(server);
+    }
+
     std::thread thread_;
+    std::promise<void> ended_promise_;
+    std::future<void> ended_;
     RelayResult result_;
 };
 
@@ -241,19 +277,29 @@ TEST_CASE("relay passes a half-close on and keeps the other direction flowing", 
     CHECK(test::open_fd_count() == fds);
 }
 
+// The third case resets a side whose own direction is finished: only EPOLLERR reveals it.
 TEST_CASE("relay turns a reset on one side into a reset on the other", "[relay]") {
-    bool client_resets = GENERATE(true, false);
-    CAPTURE(client_resets);
+    enum Case { client_resets, server_resets, client_resets_after_fin };
+    Case c = GENERATE(client_resets, server_resets, client_resets_after_fin);
+    CAPTURE(c);
     int fds = test::open_fd_count();
     {
         RelayRun run;
         exchange_hello(run);
-        UniqueFd& resetting = client_resets ? run.client : run.server;
-        UniqueFd& other = client_resets ? run.server : run.client;
-        reset_close(std::move(resetting));
-        CHECK(error_of_next_read(other.get()) == ECONNRESET);
+        if (c == client_resets_after_fin) {
+            REQUIRE(shutdown(run.client.get(), SHUT_WR) == 0);
+            REQUIRE(read_to_eof(run.server.get()).err == 0);
+        }
+        bool by_client = c != server_resets;
+        abort_close(by_client ? run.client : run.server);
+        int other = (by_client ? run.server : run.client).get();
+        // A socket that has read a FIN keeps returning EOF; its RST is EPIPE (CLOSE_WAIT).
+        if (c == client_resets_after_fin)
+            CHECK(error_when_reset(other) == EPIPE);
+        else
+            CHECK(error_of_next_read(other) == ECONNRESET);
         RelayResult r = run.join();
-        CHECK(r.end == (client_resets ? RelayEnd::reset_by_a : RelayEnd::reset_by_b));
+        CHECK(r.end == (by_client ? RelayEnd::reset_by_a : RelayEnd::reset_by_b));
         CHECK(r.a_to_b == 5);
         CHECK_FALSE(r.detail.empty());
     }
@@ -268,7 +314,7 @@ TEST_CASE("relay resets the sender when the receiver resets mid-stream", "[relay
         int write_err = -1;
         std::thread cw([&] { write_err = write_all(run.client.get(), data); });
         REQUIRE(read_to_eof(run.server.get(), MB).data.size() == MB);
-        reset_close(std::move(run.server));  // with unread data queued
+        abort_close(run.server);  // with unread data queued
         cw.join();
         CHECK(write_err == ECONNRESET);
         RelayResult r = run.join();
