@@ -113,7 +113,7 @@ const ConfigKey KEYS[] = {
     {"server-sndbuf", "0", "send buffer towards the destination, bytes (k/m/g); 0: autotuning",
      [](Config& c, const std::string& v) { c.server.sndbuf = int(cv::parse_size(v, 0, MAX_BUFFER_BYTES)); },
      [](const Config& c) { return std::to_string(c.server.sndbuf); }},
-    {"server-rcvbuf", "0", "receive buffer from the destination, bytes (k/m/g); 0: autotuning",
+    {"server-rcvbuf", "4m", "receive buffer from the destination, bytes (k/m/g); 0: autotuning. Bounded by default so a fast server cannot park tens of MB per flow inside pepsal",
      [](Config& c, const std::string& v) { c.server.rcvbuf = int(cv::parse_size(v, 0, MAX_BUFFER_BYTES)); },
      [](const Config& c) { return std::to_string(c.server.rcvbuf); }},
     {"server-nodelay", "yes", "TCP_NODELAY on the destination-facing socket",

@@ -11,7 +11,10 @@ namespace pepsal::proxy {
 inline pair::EngineOptions engine_options(const FlowContext& ctx) {
     pair::EngineOptions o;
     o.reorder_bytes = ctx.config.reorder_bytes;
-    o.chunk_bytes = pair::MAX_PAYLOAD;  // 64 KiB frames: measured ~40 % cheaper than 16 KiB
+    // Small frames: a frame is delivered only once whole, and a fresh or idle lane sends about
+    // 14 KB (10 segments) in its first round trip; 64 KiB frames cost two extra round trips of
+    // first-byte latency over a 600 ms link. 8 KiB keeps the first frame inside one round trip.
+    o.chunk_bytes = 8192;
     o.idle_timeout_ms = int(ctx.config.idle_timeout_ms);
     o.stop = ctx.stop;
     o.wait_mask = ctx.wait_mask;

@@ -12,7 +12,7 @@ pep_start() {
         for kv in "$@"; do echo "$kv"; done
     } >"$conf"
     for kv in "$@"; do case $kv in port=*) port=${kv#port=} ;; esac; done
-    ip netns exec "$node" "$BUILD/pepsal" --config="$conf" ${PEP_VERBOSE:--v} >>"$PEP_DIR/$name.log" 2>&1 &
+    ip netns exec "$node" "$BUILD/pepsal" --config="$conf" ${PEP_VERBOSE--v} >>"$PEP_DIR/$name.log" 2>&1 &
     local pid=$!
     eval "PEP_PID_${name}=$pid PEP_NODE_${name}=$node"
     local i
