@@ -56,12 +56,12 @@ struct Config {
     // Pair mode (see README "Pair mode"). Unset endpoints have family AF_UNSPEC.
     Endpoint peer;                 // near side: connect lanes to this peer instance
     Endpoint pair_listen;          // far side: accept lanes from the peer here
-    uint32_t lanes = 4;            // lanes per flow
-    uint32_t warm_lanes = 32;      // authenticated lanes kept ready towards the peer
+    uint32_t lanes = 8;            // lanes per flow
+    uint32_t warm_lanes = 64;      // authenticated lanes kept ready towards the peer
     std::string psk_file;          // pre-shared key; required in pair mode
     std::string allow;             // destination CIDRs the far side connects to; empty: any
     bool peer_fallback_direct = true;  // peer unreachable: direct (true) or reset the client
-    uint32_t reorder_bytes = 8 << 20;  // per flow and direction
+    uint32_t reorder_bytes = 32 << 20;  // per flow and direction
 
     bool pair_near() const { return peer.family() != AF_UNSPEC; }
     bool pair_far() const { return pair_listen.family() != AF_UNSPEC; }
