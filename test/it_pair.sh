@@ -90,10 +90,10 @@ far_killed_mid_run() {
 wrong_key_refused() {
     pep_stop pepa >/dev/null
     make_key "$PEP_DIR/otherkey"
-    NEAR_KEY=$PEP_DIR/otherkey start_near peer-fallback=reset warm-lanes=4 || return 1
+    NEAR_KEY=$PEP_DIR/otherkey start_near peer-fallback=reset warm-lanes=8 || return 1
     sleep 2
     grep -q "lane from $TB_PEPA_SAT_V4:[0-9]* closed: .*keys differ" "$PEP_DIR/pepb.log" ||
-        { echo "pepB did not log the refused lane"; tail -5 "$PEP_DIR/pepb.log"; return 1; }
+        { echo "pepB did not log the refused lane"; grep "lane from" "$PEP_DIR/pepb.log" | tail -8; return 1; }
     client expect-reset --to "$TB_SERVER_V4:5201" --request upload --bytes 1000 --send 1000 --timeout-ms 5000 ||
         { echo "peer-fallback=reset should refuse the flow"; return 1; }
 }
