@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstring>
 #include <memory>
 #include <system_error>
 
@@ -28,6 +29,7 @@ struct Identified {
 // cross-check and the fallback when the queuer missed the SYN (down, bypassed, or restarted).
 std::optional<Identified> identify(int fd, const Endpoint& client, const Config& cfg, ConnTable& table) {
     auto kernel = kernel_original_dst(fd, cfg.mode);
+    int kernel_errno = errno;  // claim() below does its own I/O
     FlowView view;
     Identified id;
     id.slot = table.claim(client, getpid(), view);
@@ -41,8 +43,8 @@ std::optional<Identified> identify(int fd, const Endpoint& client, const Config&
         return id;
     }
     if (!kernel) {
-        LOG_ERROR("%s: no table entry and no original destination from the kernel: %m",
-                  client.to_string().c_str());
+        LOG_ERROR("%s: no table entry and no original destination from the kernel: %s",
+                  client.to_string().c_str(), std::strerror(kernel_errno));
         return std::nullopt;
     }
     id.dest = *kernel;
