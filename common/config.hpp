@@ -62,6 +62,11 @@ struct Config {
     std::string allow;             // destination CIDRs the far side connects to; empty: any
     bool peer_fallback_direct = true;  // peer unreachable: direct (true) or reset the client
     uint32_t reorder_bytes = 32 << 20;  // per flow and direction
+    // Lane socket buffers; 0: autotuning. Not the server-side ones: the lanes' receiver is the
+    // peer engine, whose credit already bounds what a flow parks, and a fixed 4 MiB window
+    // kept each lane rwnd-limited for 15-21 % of a 600 ms stream.
+    int lane_sndbuf = 0;
+    int lane_rcvbuf = 0;
 
     bool pair_near() const { return peer.family() != AF_UNSPEC; }
     bool pair_far() const { return pair_listen.family() != AF_UNSPEC; }

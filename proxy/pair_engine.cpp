@@ -126,9 +126,12 @@ void Engine::update_interest() {
         poller_->set(local_watch_, (in ? EPOLLIN : 0u) | (out ? EPOLLOUT : 0u));
     // A lane the peer finished is only written to until its pending control frames are out
     // (never cut a frame); then it leaves the set, as its EOF would be reported forever.
+    // Staged bytes that no lane took: every lane's socket held LANE_NOTSENT_LOWAT unsent, so
+    // wait for the first one to drain below it.
+    bool staged = !outbound_.next_chunk().empty();
     for (auto& lane : lanes_) {
         if (!lane) continue;
-        uint32_t out_bit = lane->pending() ? EPOLLOUT : 0u;
+        uint32_t out_bit = lane->pending() || (staged && lane->sendable()) ? EPOLLOUT : 0u;
         if (!lane->eof())
             poller_->set(lane->watch(), EPOLLIN | out_bit);
         else if (out_bit)

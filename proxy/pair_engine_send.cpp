@@ -42,12 +42,14 @@ void Engine::load_lanes(bool for_data) {
     for (size_t i = 0; i < lanes_.size(); ++i) {
         const Lane* lane = lanes_[i].get();
         if (!lane || !lane->sendable() || (for_data && lane->pending() > 0)) continue;
-        loads_[i] = LaneLoad{lane->queued_bytes(), true};
+        uint64_t unsent = lane->unsent_bytes();
+        if (for_data && unsent >= LANE_NOTSENT_LOWAT) continue;
+        loads_[i] = LaneLoad{unsent, true};
     }
 }
 
 // Cuts the staged bytes into DATA frames, each written whole on the lane with the fewest
-// queued bytes; the scheduler's counts are read once per batch and then advanced by what we
+// unsent bytes; the scheduler's counts are read once per batch and then advanced by what we
 // gave each lane. What no lane can take now stays staged until a lane drains (EPOLLOUT).
 void Engine::distribute() {
     if (outbound_.next_chunk().empty()) return;
@@ -64,7 +66,7 @@ void Engine::distribute() {
         }
         outbound_.sent(chunk.size());
         loads_[*pick].queued_bytes += head.size() + chunk.size();
-        loads_[*pick].writable = lane.pending() == 0;
+        loads_[*pick].writable = lane.pending() == 0 && loads_[*pick].queued_bytes < LANE_NOTSENT_LOWAT;
     }
 }
 

@@ -21,10 +21,14 @@ constexpr size_t DRAIN_MAX_BYTES = 1 << 20;  // input discarded before a reset c
 // back the last small frame of a burst (an interactive request, a WINDOW, FIN) for a round
 // trip, which over a satellite is over half a second; it never saves a packet here. Best
 // effort: a failure leaves the lane usable, only slower for small writes.
+// TCP_NOTSENT_LOWAT: see LANE_NOTSENT_LOWAT. Best effort too: without it the lane still works,
+// but may hoard unsent bytes that other lanes could have carried sooner.
 Lane::Lane(UniqueFd fd, size_t index, uint64_t now_ms)
     : fd_(std::move(fd)), index_(index), last_send_ms_(now_ms) {
     int on = 1;
     setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    int lowat = int(LANE_NOTSENT_LOWAT);
+    setsockopt(fd_.get(), IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
     watch_.fd = fd_.get();
 }
 
@@ -86,9 +90,9 @@ int Lane::broke(int err) {
     return err;
 }
 
-uint64_t Lane::queued_bytes() const {
+uint64_t Lane::unsent_bytes() const {
     int unsent = 0;
-    if (ioctl(fd_.get(), SIOCOUTQ, &unsent) < 0) unsent = 0;
+    if (ioctl(fd_.get(), SIOCOUTQNSD, &unsent) < 0) unsent = 0;
     return pending() + uint64_t(unsent > 0 ? unsent : 0);
 }
 

@@ -20,6 +20,13 @@
 
 namespace pepsal::pair {
 
+// The most a lane's socket holds unsent (TCP_NOTSENT_LOWAT): past it the socket refuses more,
+// so the flow's next bytes wait in the engine and go to whichever lane can send first. A lane
+// whose window collapsed (loss recovery, BBR's ProbeRTT at cwnd 4) traps at most this much
+// plus one frame; without the bound the kernel took up to a whole send buffer (2.8 MB seen on
+// a 600 ms link), which stalled the flow's in-order delivery for seconds.
+constexpr uint64_t LANE_NOTSENT_LOWAT = 128 * 1024;
+
 // What a frame carries: the stream (DATA, FIN: the peer cannot finish without it) or control
 // (WINDOW, KEEPALIVE, RST).
 enum class Carries { stream, control };
@@ -45,8 +52,10 @@ public:
     // Some pending byte belongs to a DATA or FIN frame, or did when a write failed: such bytes
     // never reach the peer, so the flow can never count as fully sent.
     bool stream_pending() const { return stream_lost_ || stream_end_ > out_head_; }
-    // Pending bytes plus what the kernel still holds unsent or unacknowledged (SIOCOUTQ).
-    uint64_t queued_bytes() const;
+    // Pending bytes plus what the kernel holds not yet sent (SIOCOUTQNSD): how long a new
+    // frame would wait before it leaves. Bytes in flight do not count: they are the lane's
+    // congestion window at work, and a fast lane has the most of them.
+    uint64_t unsent_bytes() const;
     uint64_t last_send_ms() const { return last_send_ms_; }
     // Accepts frames: connected, not shut down by us, peer not finished, no write error.
     bool sendable() const { return fd_.valid() && !shut_ && !eof_ && !broken_; }

@@ -17,7 +17,9 @@ constexpr int KEEPALIVE_PROBES = 3;
 }  // namespace
 
 void prepare_lane_socket(int fd, const Config& cfg, const std::string& what) {
-    SideOptions o = cfg.server;
+    SideOptions o = cfg.server;  // congestion control and MSS of the outbound side
+    o.sndbuf = cfg.lane_sndbuf;
+    o.rcvbuf = cfg.lane_rcvbuf;
     o.nodelay = true;
     apply_side_options(fd, o, what);
     set_int_option(fd, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE", what);

@@ -40,7 +40,8 @@
 #                          completion time for files), with the link capacity and its share
 #   satellite.md           the table, per profile and loss
 #   satellite.png          stream goodput vs loss, one line per deployment, download and upload
-#   satellite-logs/        iperf3 output and `ss -tin` samples of the PEPs during streams
+#   satellite-logs/        iperf3 output, `ss -tin` samples of the PEPs during streams and the
+#                          emulator's counters per run (*-emu.txt: random and queue drops)
 #
 #   usage: test/bench/satellite.sh [BUILD_DIR]
 set -u
@@ -159,6 +160,7 @@ run_once() {
         measure_file "$dir" "$transfer" "$tag"
     fi
     cpu=$(bench_cpu_pct $(($(bench_emu_jiffies) - j0)) "$(awk -v a="$t0" -v b="$(bench_now)" 'BEGIN { print b - a }')")
+    testbed_emu_stats >"$LOGS/$tag-emu.txt" 2>&1  # random vs queue drops, for the logs
     problem=$(run_problem "$transfer")
     [[ -z $problem ]] || valid=0
     bench_reset_flows
