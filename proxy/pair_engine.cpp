@@ -106,6 +106,7 @@ void Engine::loop() {
 // together start the closing.
 void Engine::work() {
     now_ms_ = monotonic_ms();
+    account_waits(false);
     deliver();
     if (!ending_) distribute();
     if (!ending_) send_fin();
@@ -113,6 +114,21 @@ void Engine::work() {
     if (!ending_) send_keepalives();
     if (!ending_) check_lanes();
     report_progress();
+    account_waits(true);
+}
+
+// The time between two passes goes to what the first one ended waiting for.
+void Engine::account_waits(bool pass_end) {
+    if (!pass_end) {
+        uint64_t waited = last_pass_ms_ ? now_ms_ - last_pass_ms_ : 0;
+        if (waited_credit_) result_.credit_wait_ms += waited;
+        if (waited_lanes_) result_.lanes_full_ms += waited;
+        return;
+    }
+    last_pass_ms_ = now_ms_;
+    waited_credit_ = outbound_.credit_blocked();
+    waited_lanes_ = !outbound_.next_chunk().empty();
+    result_.reorder_peak = std::max(result_.reorder_peak, inbound_.buffered());
 }
 
 void Engine::update_interest() {

@@ -57,6 +57,12 @@ struct EngineResult {
     uint64_t to_peer = 0;      // payload bytes read from `local` and given to lanes
     uint64_t to_local = 0;     // bytes written to `local`
     std::string detail;        // what failed, for the log
+    // Where the sending side waited, for tuning (logged with the flow's end): with bytes to
+    // send but no credit from the peer (its reorder buffer full), and with bytes staged while
+    // every lane's socket was full. Plus the most bytes our reorder buffer ever held.
+    uint64_t credit_wait_ms = 0;
+    uint64_t lanes_full_ms = 0;
+    uint64_t reorder_peak = 0;
 };
 
 // `local`: the connected non-blocking TCP socket of this side (client socket on the near side,

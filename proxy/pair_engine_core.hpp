@@ -33,6 +33,10 @@ namespace pepsal::pair {
 // a peer that vanished; one still draining a long lane backlog keeps sending and is waited for.
 constexpr uint64_t LANE_CLOSE_WAIT_MS = 5000;
 
+// A new WINDOW is announced each time delivery freed this fraction of the reorder buffer
+// (2 MB of the default 32 MB): a few 16-byte frames per second at 50 Mbit/s.
+constexpr uint64_t WINDOW_STEP_DIVISOR = 16;
+
 class Engine {
 public:
     Engine(UniqueFd local, size_t expected_lanes, UniqueFd lane_feed, const EngineOptions& options);
@@ -55,6 +59,7 @@ private:
     int timeout_ms() const;
     void update_interest();
     void report_progress();
+    void account_waits(bool pass_end);
     void teardown();
     void fail(EngineEnd end, std::string detail, uint32_t peer_reason = 0);
     std::string lane_name(const Lane& lane) const;
@@ -97,6 +102,8 @@ private:
     uint64_t announced_ = 0;  // the last WINDOW limit we sent
     uint64_t now_ms_, start_ms_, last_activity_ms_;
     uint64_t closing_heard_ms_ = 0;  // closing: when a lane last brought a byte
+    uint64_t last_pass_ms_ = 0;      // account_waits(): the end of the previous pass
+    bool waited_credit_ = false, waited_lanes_ = false;  // what that pass ended waiting for
     bool local_shut_ = false;  // EOF delivered: shutdown(local, SHUT_WR) done
     bool closing_ = false;     // both streams done; lanes shut down, waiting for the peer's
     bool done_ = false;        // clean end reached

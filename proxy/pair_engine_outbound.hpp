@@ -37,6 +37,8 @@ public:
     // A WINDOW from the peer; credit never shrinks.
     void raise_limit(uint64_t limit);
     uint64_t limit() const { return limit_; }
+    // Nothing staged, more to read, but the peer's credit is used up.
+    bool credit_blocked() const { return !eof_ && staged() == 0 && sent_ >= limit_; }
 
     // Local EOF was read and every staged byte went out: FIN(end_offset()) is due.
     bool fin_due() const { return eof_ && staged() == 0 && !fin_queued_; }

@@ -24,6 +24,7 @@
 
 #include "clock.hpp"
 #include "fd_count.hpp"
+#include "loopback.hpp"
 #include "pair_engine.hpp"
 #include "pair_fd_passing.hpp"
 #include "pair_frame.hpp"
@@ -32,88 +33,15 @@
 
 using namespace pepsal;
 using namespace pepsal::pair;
-using Bytes = std::vector<uint8_t>;
+using namespace pepsal::test;
 
 namespace {
 
 constexpr int HANG_LIMIT_S = 20;  // app sockets' timeouts and engine joins: a hang fails, not stalls
-constexpr size_t MB = 1 << 20;
 
 void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
 void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
-
-void set_buffers(int fd, int bytes) {
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
-}
-
-struct TcpPair {
-    UniqueFd left, right;
-};
-
-// A connected TCP pair over 127.0.0.1, blocking, with hang limits; `buf_bytes` > 0 fixes both
-// socket buffers (set on the listener too, so the window scale matches).
-TcpPair make_tcp_pair(int buf_bytes = 0) {
-    UniqueFd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (buf_bytes) set_buffers(listener.get(), buf_bytes);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    REQUIRE(bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), len) == 0);
-    REQUIRE(listen(listener.get(), 1) == 0);
-    REQUIRE(getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    UniqueFd left(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (buf_bytes) set_buffers(left.get(), buf_bytes);
-    REQUIRE(connect(left.get(), reinterpret_cast<sockaddr*>(&addr), len) == 0);
-    UniqueFd right(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    REQUIRE(right.valid());
-    timeval tv{HANG_LIMIT_S, 0};
-    for (int fd : {left.get(), right.get()}) {
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    }
-    return {std::move(left), std::move(right)};
-}
-
-Bytes pattern(uint64_t seed, size_t n) {
-    Bytes out(n);
-    uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-    for (auto& byte : out) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        byte = uint8_t(x >> 24);
-    }
-    return out;
-}
-
-// 0 when everything was written, else the errno that stopped it. `progress` counts as it goes.
-int write_all(int fd, const Bytes& data, std::atomic<uint64_t>* progress = nullptr) {
-    for (size_t done = 0; done < data.size();) {
-        ssize_t n = send(fd, data.data() + done, std::min<size_t>(data.size() - done, 256 * 1024), MSG_NOSIGNAL);
-        if (n < 0) return errno;
-        done += size_t(n);
-        if (progress) *progress += uint64_t(n);
-    }
-    return 0;
-}
-
-struct Received {
-    Bytes data;
-    int err = 0;  // 0: ended with EOF (or at `limit`)
-};
-
-Received read_to_eof(int fd, size_t limit = SIZE_MAX) {
-    Received r;
-    std::vector<uint8_t> buf(256 * 1024);
-    while (r.data.size() < limit) {
-        ssize_t n = read(fd, buf.data(), std::min(buf.size(), limit - r.data.size()));
-        if (n < 0) r.err = errno;
-        if (n <= 0) break;
-        r.data.insert(r.data.end(), buf.data(), buf.data() + n);
-    }
-    return r;
-}
 
 bool is_prefix(const Bytes& part, const Bytes& whole) {
     return part.size() <= whole.size() && std::equal(part.begin(), part.end(), whole.begin());
@@ -312,7 +240,7 @@ class Rig {
 public:
     explicit Rig(RigOptions o) {
         signal(SIGPIPE, SIG_IGN);
-        auto front = make_tcp_pair(o.buf_bytes), back = make_tcp_pair(o.buf_bytes);
+        auto front = make_tcp_pair(HANG_LIMIT_S, o.buf_bytes), back = make_tcp_pair(HANG_LIMIT_S, o.buf_bytes);
         client = std::move(front.left);
         server = std::move(back.right);
         set_nonblocking(front.right.get());
@@ -324,9 +252,9 @@ public:
         std::vector<UniqueFd> near_lanes, far_lanes;
         taps.resize(o.lanes);
         for (size_t i = 0; i < o.lanes; ++i) {
-            auto lane = make_tcp_pair(o.buf_bytes);
+            auto lane = make_tcp_pair(HANG_LIMIT_S, o.buf_bytes);
             if (std::find(o.tapped.begin(), o.tapped.end(), i) != o.tapped.end()) {
-                auto far_part = make_tcp_pair(o.buf_bytes);
+                auto far_part = make_tcp_pair(HANG_LIMIT_S, o.buf_bytes);
                 taps[i] = std::make_unique<Tap>(std::move(lane.right), std::move(far_part.left));
                 lane.right = std::move(far_part.right);
             }
@@ -405,13 +333,6 @@ bool transfer_both_ways(Rig& rig, const Bytes& up, const Bytes& down) {
     CHECK(at_client.err == 0);
     CHECK(got_up.err == 0);
     return got_up.data == up && at_client.data == down;
-}
-
-// What one read on a socket the engine reset reports: ECONNRESET expected, never 0 (EOF).
-int error_of_next_read(int fd) {
-    char c;
-    ssize_t n = read(fd, &c, 1);
-    return n < 0 ? errno : n == 0 ? 0 : -1;
 }
 
 }  // namespace
@@ -709,7 +630,7 @@ TEST_CASE("pair engine rejects a lane index delivered twice", "[pair-engine]") {
         o.use_feed = true;
         Rig rig(o);
         exchange_hello(rig);
-        auto extra = make_tcp_pair();
+        auto extra = make_tcp_pair(HANG_LIMIT_S);
         send_fd(rig.feed.get(), extra.left.get(), 1);
         CHECK(error_of_next_read(rig.server.get()) == ECONNRESET);
         CHECK(rig.far.join().end == EngineEnd::protocol_error);
@@ -825,8 +746,8 @@ TEST_CASE("pair reset_lanes makes the peer engine reset its application with the
 
 TEST_CASE("pair engine reports bad arguments as an error and closes what it was given", "[pair-engine]") {
     int fds = test::open_fd_count();
-    auto local = make_tcp_pair();
-    auto lane = make_tcp_pair();
+    auto local = make_tcp_pair(HANG_LIMIT_S);
+    auto lane = make_tcp_pair(HANG_LIMIT_S);
     std::vector<UniqueFd> lanes;
     lanes.push_back(std::move(lane.left));
     EngineResult r = run_engine(std::move(local.right), std::move(lanes), 0, UniqueFd(), EngineOptions{});
@@ -845,7 +766,7 @@ TEST_CASE("pair fd passing carries a lane fd and its index", "[pair-engine]") {
         int sv[2];
         REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) == 0);
         UniqueFd a(sv[0]), b(sv[1]);
-        auto tcp = make_tcp_pair();
+        auto tcp = make_tcp_pair(HANG_LIMIT_S);
         UniqueFd got;
         uint8_t index = 0;
         CHECK(recv_fd(b.get(), got, index) == FdReceive::would_block);

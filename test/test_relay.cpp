@@ -20,90 +20,18 @@
 
 #include "clock.hpp"
 #include "fd_count.hpp"
+#include "loopback.hpp"
 #include "pipe.hpp"
 #include "relay.hpp"
 #include "sockopt.hpp"
 
 using namespace pepsal;
 using namespace pepsal::proxy;
-using Bytes = std::vector<uint8_t>;
+using namespace pepsal::test;
 
 namespace {
 
 constexpr int HANG_LIMIT_S = 30;  // receive/send timeout of the test ends: a hang fails, not stalls
-constexpr size_t MB = 1 << 20;
-
-struct TcpPair {
-    UniqueFd left, right;
-};
-
-void set_hang_limit(int fd) {
-    timeval tv{HANG_LIMIT_S, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-}
-
-// A connected, blocking TCP pair over 127.0.0.1; the ephemeral listener is closed again.
-TcpPair make_tcp_pair() {
-    UniqueFd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    REQUIRE(bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), len) == 0);
-    REQUIRE(listen(listener.get(), 1) == 0);
-    REQUIRE(getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    UniqueFd left(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    REQUIRE(connect(left.get(), reinterpret_cast<sockaddr*>(&addr), len) == 0);
-    UniqueFd right(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    REQUIRE(right.valid());
-    set_hang_limit(left.get());
-    set_hang_limit(right.get());
-    return {std::move(left), std::move(right)};
-}
-
-Bytes pattern(uint64_t seed, size_t n) {
-    Bytes out(n);
-    uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-    for (auto& byte : out) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        byte = uint8_t(x >> 24);
-    }
-    return out;
-}
-
-// 0 when everything was written, else the errno that stopped it.
-int write_all(int fd, const Bytes& data) {
-    for (size_t done = 0; done < data.size();) {
-        ssize_t n = write(fd, data.data() + done, data.size() - done);
-        if (n < 0) return errno;
-        done += size_t(n);
-    }
-    return 0;
-}
-
-struct Received {
-    Bytes data;
-    int err = 0;  // 0: ended with EOF
-};
-
-Received read_to_eof(int fd, size_t limit = SIZE_MAX) {
-    Received r;
-    uint8_t buf[64 * 1024];
-    while (r.data.size() < limit) {
-        ssize_t n = read(fd, buf, std::min(sizeof buf, limit - r.data.size()));
-        if (n < 0) r.err = errno;
-        if (n <= 0) break;
-        r.data.insert(r.data.end(), buf, buf + n);
-    }
-    return r;
-}
-
-// What one read on a socket the relay reset reports: ECONNRESET expected.
-int error_of_next_read(int fd) {
-    char c;
-    return read(fd, &c, 1) < 0 ? errno : 0;
-}
 
 // Waits for the socket to report an error (an RST arrived) and returns SO_ERROR; 0 if none.
 int error_when_reset(int fd) {
@@ -135,8 +63,8 @@ public:
         sa.sa_handler = on_stop_signal;
         sigaction(SIGUSR1, &sa, nullptr);
         g_stop = 0;
-        auto front = make_tcp_pair();
-        auto back = make_tcp_pair();
+        auto front = make_tcp_pair(HANG_LIMIT_S);
+        auto back = make_tcp_pair(HANG_LIMIT_S);
         client = std::move(front.left);
         server = std::move(back.right);
         for (int fd : {front.right.get(), back.left.get()}) {

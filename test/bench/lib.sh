@@ -251,9 +251,10 @@ bench_pep_up() {
     local name
     for name in $(bench_deployment_peps "$1"); do
         : >"$PEP_DIR/$name.log"  # a fresh log per start: the lane check below reads it
-        # PEP_VERBOSE replaces pep_start's default -v (info logs for every flow).
+        # Info level: one line per flow end, which the satellite bench keeps per run (a
+        # handful of flows per run, so the logging costs nothing measurable).
         # shellcheck disable=SC2046,SC2086 # key=value words
-        PEP_VERBOSE=--log-level=notice pep_start "$(tb_ns "$name")" "$name" \
+        PEP_VERBOSE=--log-level=info pep_start "$(tb_ns "$name")" "$name" \
             $(bench_pair_settings "$1" "$name") ${BENCH_PEP_ARGS:-} >/dev/null || return 1
     done
     [[ $1 == pair* ]] || return 0

@@ -41,7 +41,8 @@
 #   satellite.md           the table, per profile and loss
 #   satellite.png          stream goodput vs loss, one line per deployment, download and upload
 #   satellite-logs/        iperf3 output, `ss -tin` samples of the PEPs during streams and the
-#                          emulator's counters per run (*-emu.txt: random and queue drops)
+#                          emulator's counters per run (*-emu.txt: random and queue drops),
+#                          each PEP's log lines of the run (*-NAME.log: flow ends, pair waits)
 #
 #   usage: test/bench/satellite.sh [BUILD_DIR]
 set -u
@@ -153,6 +154,11 @@ run_once() {
     # Repetition N draws its losses from seed N: repetitions differ, deployments compare
     # on the same loss pattern.
     LOSS=$loss SEED=$rep testbed_profile "$profile" "${EMU_ARGS[@]}" || exit 1
+    local -A log_lines=()
+    local name
+    for name in $(bench_deployment_peps "$dep"); do
+        log_lines[$name]=$(wc -l <"$PEP_DIR/$name.log" 2>/dev/null || echo 0)
+    done
     j0=$(bench_emu_jiffies) t0=$(bench_now)
     if [[ $transfer == stream ]]; then
         measure_stream "$dir" "$dep" "$LOGS/$tag.txt"
@@ -164,9 +170,10 @@ run_once() {
     problem=$(run_problem "$transfer")
     [[ -z $problem ]] || valid=0
     bench_reset_flows
-    local name
     for name in $(bench_deployment_peps "$dep"); do
         bench_pep_drained "$name" || echo "  warning: pepsal $name still relays flows after the run" >&2
+        # This run's part of the PEP's log (flow ends, with the pair engine's wait figures).
+        tail -n +"$((${log_lines[$name]:-0} + 1))" "$PEP_DIR/$name.log" >"$LOGS/$tag-$name.log" 2>/dev/null
     done
     # curl's time_starttransfer means "first response byte" for a download only.
     local ttfb=""
