@@ -55,6 +55,8 @@ Engine::Engine(UniqueFd local, size_t expected_lanes, UniqueFd lane_feed, const 
       feed_(std::move(lane_feed)),
       expected_(expected_lanes),
       outbound_(options.chunk_bytes, INITIAL_WINDOW),
+      sent_(expected_lanes <= MAX_LANES ? expected_lanes : 0),
+      timed_out_(expected_lanes <= MAX_LANES ? expected_lanes : 0, false),
       inbound_(std::max(options.reorder_bytes, INITIAL_WINDOW), local_.get()),
       now_ms_(monotonic_ms()),
       start_ms_(now_ms_),
@@ -108,6 +110,8 @@ void Engine::work() {
     now_ms_ = monotonic_ms();
     account_waits(false);
     deliver();
+    if (!ending_) check_lane_health();
+    if (!ending_) reinject();
     if (!ending_) distribute();
     if (!ending_) send_fin();
     if (!ending_) announce_window();
@@ -144,7 +148,7 @@ void Engine::update_interest() {
     // (never cut a frame); then it leaves the set, as its EOF would be reported forever.
     // Staged bytes that no lane took: every lane's socket held LANE_NOTSENT_LOWAT unsent, so
     // wait for the first one to drain below it.
-    bool staged = !outbound_.next_chunk().empty();
+    bool staged = !outbound_.next_chunk().empty() || sent_.reinjection_queued();
     for (auto& lane : lanes_) {
         if (!lane) continue;
         uint32_t out_bit = lane->pending() || (staged && lane->sendable()) ? EPOLLOUT : 0u;
@@ -188,6 +192,7 @@ int Engine::timeout_ms() const {
     } else {
         if (options_.idle_timeout_ms > 0) consider(last_activity_ms_ + uint64_t(options_.idle_timeout_ms));
         if (missing_lanes() > 0) consider(start_ms_ + uint64_t(std::max(options_.lane_wait_ms, 0)));
+        if (lane_checks_due()) consider(last_lane_check_ms_ + LANE_CHECK_MS);
         if (options_.keepalive_ms > 0)
             for (const auto& lane : lanes_)
                 if (lane && lane->sendable()) consider(lane->last_send_ms() + uint64_t(options_.keepalive_ms));
@@ -238,6 +243,7 @@ std::string Engine::lane_name(const Lane& lane) const {
 // that reset.
 void Engine::teardown() {
     report_progress();
+    result_.reinjected = sent_.reinjected_bytes();
     feed_.reset();
     if (!ending_) {
         // Sockets are armed to reset when closed (a killed worker must not fake a clean end);

@@ -63,6 +63,7 @@ struct EngineResult {
     uint64_t credit_wait_ms = 0;
     uint64_t lanes_full_ms = 0;
     uint64_t reorder_peak = 0;
+    uint64_t reinjected = 0;  // payload bytes sent again because their lane timed out
 };
 
 // `local`: the connected non-blocking TCP socket of this side (client socket on the near side,

@@ -25,6 +25,7 @@
 #include "pair_frame.hpp"
 #include "pair_lane.hpp"
 #include "pair_lane_scheduler.hpp"
+#include "pair_sent_chunks.hpp"
 
 namespace pepsal::pair {
 
@@ -36,6 +37,11 @@ constexpr uint64_t LANE_CLOSE_WAIT_MS = 5000;
 // A new WINDOW is announced each time delivery freed this fraction of the reorder buffer
 // (2 MB of the default 32 MB): a few 16-byte frames per second at 50 Mbit/s.
 constexpr uint64_t WINDOW_STEP_DIVISOR = 16;
+
+// How often the lanes' TCP state is read: acknowledged bytes free their copies in SentChunks,
+// and a lane in retransmission-timeout recovery has its unacknowledged chunks sent again on
+// the other lanes. A few getsockopt calls per lane, 20 times a second.
+constexpr uint64_t LANE_CHECK_MS = 50;
 
 class Engine {
 public:
@@ -72,6 +78,10 @@ private:
     void send_fin();
     void announce_window();
     void send_keepalives();
+    void reinject();
+    bool send_data(size_t lane_index, uint64_t offset, std::span<const uint8_t> payload);
+    void check_lane_health();
+    bool lane_checks_due() const;
     bool fin_sent() const;
     bool all_flushed() const;
 
@@ -98,6 +108,9 @@ private:
     std::vector<LaneLoad> loads_;               // pick_lane() input, rebuilt per choice
     std::optional<Poller> poller_;
     OutboundStream outbound_;
+    SentChunks sent_;             // copies of DATA until its lane's TCP acknowledged it
+    std::vector<bool> timed_out_;  // per lane, as of the last check_lane_health()
+    uint64_t last_lane_check_ms_ = 0;
     InboundStream inbound_;
     uint64_t announced_ = 0;  // the last WINDOW limit we sent
     uint64_t now_ms_, start_ms_, last_activity_ms_;
@@ -107,6 +120,7 @@ private:
     bool local_shut_ = false;  // EOF delivered: shutdown(local, SHUT_WR) done
     bool closing_ = false;     // both streams done; lanes shut down, waiting for the peer's
     bool done_ = false;        // clean end reached
+    bool peer_done_ = false;   // the peer shut a lane: it has our whole stream (on_lane_eof)
     std::optional<Ending> ending_;
     EngineResult result_;
 };

@@ -47,8 +47,14 @@ size_t InboundStream::write_direct(std::span<const uint8_t> bytes) {
 }
 
 ReorderError InboundStream::on_data(uint64_t offset, std::span<const uint8_t> bytes) {
-    // Below the delivered offset the shifted offset would wrap: a duplicate either way.
-    if (offset < delivered()) return ReorderError::before_delivered;
+    // A copy of bytes already delivered (reinjected by the peer): keep only what is new, so
+    // that the shifted offset below cannot wrap.
+    if (bytes.empty()) return ReorderError::empty_chunk;
+    if (offset < delivered()) {
+        if (offset + bytes.size() <= delivered()) return ReorderError::none;
+        bytes = bytes.subspan(delivered() - offset);
+        offset = delivered();
+    }
     // Not once the FIN is known: the buffer holds its offset, which a bypass would move.
     if (offset == delivered() && reorder_.buffered() == 0 && !fin_known() && !blocked_ &&
         write_error_ == 0) {

@@ -97,7 +97,16 @@ void Engine::on_lane_eof(Lane& lane) {
         fail(EngineEnd::protocol_error, lane_name(lane) + ": EOF inside a frame");
         return;
     }
-    if (!fin_sent()) fail(EngineEnd::lane_failed, lane_name(lane) + " closed by the peer before the flow ended");
+    if (fin_sent()) return;
+    // The peer shuts its lanes only once our whole stream, FIN included, was delivered on its
+    // side. With our FIN given to a lane and the peer's stream complete here, this EOF is that
+    // closing, even if a lane of ours still holds bytes: copies of chunks that a lane stuck in
+    // timeout recovery could not send, whose reinjected copies got there first.
+    if (outbound_.fin_queued() && inbound_.complete()) {
+        peer_done_ = true;
+        return;
+    }
+    fail(EngineEnd::lane_failed, lane_name(lane) + " closed by the peer before the flow ended");
 }
 
 // Nothing more is needed from the lanes once our FIN and all our DATA were written and the
@@ -169,8 +178,17 @@ void Engine::check_lanes() {
 void Engine::start_closing() {
     closing_ = true;
     closing_heard_ms_ = now_ms_;
-    for (auto& lane : lanes_)
-        if (lane) lane->shutdown_write();
+    // A lane with bytes still pending (only after peer_done_, see all_flushed()) cannot be shut
+    // without cutting a frame, which the peer would take for a protocol error: it is reset.
+    for (auto& lane : lanes_) {
+        if (!lane) continue;
+        if (lane->pending() > 0) {
+            poller_->set(lane->watch(), std::nullopt);  // before its fd number is free again
+            lane->cut();
+        }
+        else
+            lane->shutdown_write();
+    }
     if (feed_) {
         poller_->set(feed_watch_, std::nullopt);
         feed_.reset();  // lanes still in it are closed with it; the flow no longer needs them

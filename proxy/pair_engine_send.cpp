@@ -2,6 +2,7 @@
 // on the least-loaded lanes, and the control frames we send (FIN, WINDOW, KEEPALIVE).
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -37,14 +38,63 @@ void Engine::on_local_event(uint32_t events) {
 // Fills loads_ for pick_lane(). A DATA frame may only go to a lane with nothing pending (so
 // that no more than one frame waits behind a stalled lane); a control frame to any lane that
 // can still send, as it is small and the peer needs it soon.
+// A lane in timeout recovery takes no DATA, and control frames only when no other lane can.
 void Engine::load_lanes(bool for_data) {
     loads_.assign(lanes_.size(), LaneLoad{});
     for (size_t i = 0; i < lanes_.size(); ++i) {
         const Lane* lane = lanes_[i].get();
         if (!lane || !lane->sendable() || (for_data && lane->pending() > 0)) continue;
+        if (for_data && timed_out_[i]) continue;
         uint64_t unsent = lane->unsent_bytes();
         if (for_data && unsent >= LANE_NOTSENT_LOWAT) continue;
-        loads_[i] = LaneLoad{unsent, true};
+        loads_[i] = LaneLoad{timed_out_[i] ? UINT64_MAX : unsent, true};
+    }
+}
+
+// One DATA frame on lane `lane_index`; false if the lane broke (the flow is failing).
+bool Engine::send_data(size_t lane_index, uint64_t offset, std::span<const uint8_t> payload) {
+    Lane& lane = *lanes_[lane_index];
+    std::array<uint8_t, FRAME_HEADER_BYTES> head;
+    encode_header(head, FrameHeader{FrameType::data, 0, uint32_t(payload.size()), offset});
+    if (int err = lane.send_frame(now_ms_, Carries::stream, head, payload)) {
+        lane_broke(lane, "write", err);
+        return false;
+    }
+    loads_[lane_index].queued_bytes += head.size() + payload.size();
+    loads_[lane_index].writable = lane.pending() == 0 && loads_[lane_index].queued_bytes < LANE_NOTSENT_LOWAT;
+    return true;
+}
+
+// Reads every lane's TCP state (at most every LANE_CHECK_MS): what a lane's TCP acknowledged
+// needs no copy any more; what a lane that timed out still holds goes to reinject().
+void Engine::check_lane_health() {
+    if (!lane_checks_due() || now_ms_ - last_lane_check_ms_ < LANE_CHECK_MS) return;
+    last_lane_check_ms_ = now_ms_;
+    for (size_t i = 0; i < lanes_.size(); ++i) {
+        const Lane* lane = lanes_[i].get();
+        if (!lane || !lane->sendable()) continue;
+        sent_.acked(i, lane->acked_bytes());
+        timed_out_[i] = lane->timed_out();
+        if (timed_out_[i]) sent_.reinject(i);
+    }
+}
+
+// While copies are held, or a lane is marked timed out (it takes no DATA until a check sees
+// it recovered; were every lane marked, nothing else would ever look again).
+bool Engine::lane_checks_due() const {
+    return !sent_.empty() || std::find(timed_out_.begin(), timed_out_.end(), true) != timed_out_.end();
+}
+
+// Chunks of timed-out lanes go first, to the lanes that can send now; the receiver keeps
+// whichever copy arrives first.
+void Engine::reinject() {
+    if (!sent_.reinjection_queued()) return;
+    load_lanes(true);
+    while (auto chunk = sent_.next_reinjection()) {
+        std::optional<size_t> pick = pick_lane(loads_);
+        if (!pick) return;
+        if (!send_data(*pick, chunk->offset, chunk->bytes)) return;
+        sent_.reinjected(*pick, lanes_[*pick]->given_bytes());
     }
 }
 
@@ -57,16 +107,10 @@ void Engine::distribute() {
     for (auto chunk = outbound_.next_chunk(); !chunk.empty(); chunk = outbound_.next_chunk()) {
         std::optional<size_t> pick = pick_lane(loads_);
         if (!pick) return;
-        Lane& lane = *lanes_[*pick];
-        std::array<uint8_t, FRAME_HEADER_BYTES> head;
-        encode_header(head, FrameHeader{FrameType::data, 0, uint32_t(chunk.size()), outbound_.next_offset()});
-        if (int err = lane.send_frame(now_ms_, Carries::stream, head, chunk)) {
-            lane_broke(lane, "write", err);
-            return;
-        }
+        uint64_t offset = outbound_.next_offset();
+        if (!send_data(*pick, offset, chunk)) return;
+        sent_.add(*pick, offset, chunk, lanes_[*pick]->given_bytes());
         outbound_.sent(chunk.size());
-        loads_[*pick].queued_bytes += head.size() + chunk.size();
-        loads_[*pick].writable = lane.pending() == 0 && loads_[*pick].queued_bytes < LANE_NOTSENT_LOWAT;
     }
 }
 
@@ -95,12 +139,16 @@ void Engine::send_fin() {
 // everything it needs from us (control frames may still be pending; it does not need them).
 bool Engine::fin_sent() const {
     if (!outbound_.fin_queued()) return false;
+    if (peer_done_) return true;
     for (const auto& lane : lanes_)
         if (lane && lane->stream_pending()) return false;
     return true;
 }
 
+// Once the peer said it has our whole stream (peer_done_), what lanes still hold pending can
+// only be copies it no longer needs: start_closing() cuts those lanes.
 bool Engine::all_flushed() const {
+    if (peer_done_) return true;
     for (const auto& lane : lanes_)
         if (lane && lane->pending() > 0) return false;
     return true;

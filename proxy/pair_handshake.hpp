@@ -34,7 +34,8 @@
 
 namespace pepsal::pair {
 
-constexpr uint8_t HANDSHAKE_VERSION = 1;
+// 2: DATA may repeat bytes already sent (reinjection); version 1 receivers refused that.
+constexpr uint8_t HANDSHAKE_VERSION = 2;
 constexpr size_t HELLO_BYTES = 40;
 constexpr size_t CHALLENGE_BYTES = 72;
 constexpr size_t PROOF_BYTES = 32;

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include <array>
 
@@ -56,6 +57,7 @@ int Lane::send_frame(uint64_t now_ms, Carries carries, std::span<const uint8_t> 
         stream_lost_ = stream_lost_ || carries == Carries::stream;
         return broke(r.err);
     }
+    written_ += r.bytes;
     if (r.bytes < head.size()) {
         keep(head.subspan(r.bytes), carries);
         keep(body, carries);
@@ -72,6 +74,7 @@ int Lane::flush() {
         if (r.err) return broke(r.err);
         if (r.bytes == 0) break;
         out_head_ += r.bytes;
+        written_ += r.bytes;
     }
     if (pending() == 0) {
         out_.clear();
@@ -94,6 +97,19 @@ uint64_t Lane::unsent_bytes() const {
     int unsent = 0;
     if (ioctl(fd_.get(), SIOCOUTQNSD, &unsent) < 0) unsent = 0;
     return pending() + uint64_t(unsent > 0 ? unsent : 0);
+}
+
+uint64_t Lane::acked_bytes() const {
+    int outq = 0;
+    if (ioctl(fd_.get(), SIOCOUTQ, &outq) < 0 || outq < 0) return 0;
+    return uint64_t(outq) >= written_ ? 0 : written_ - uint64_t(outq);
+}
+
+bool Lane::timed_out() const {
+    tcp_info info{};
+    socklen_t len = sizeof info;
+    if (getsockopt(fd_.get(), IPPROTO_TCP, TCP_INFO, &info, &len) < 0) return false;
+    return info.tcpi_ca_state == TCP_CA_Loss;
 }
 
 IoResult Lane::read() {
@@ -123,6 +139,17 @@ void Lane::close_gracefully() {
     if (!fd_) return;
     drain_input();
     fd_.reset();
+}
+
+void Lane::cut() {
+    if (fd_) {
+        linger reset{1, 0};
+        setsockopt(fd_.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+        fd_.reset();
+    }
+    out_.clear();
+    out_head_ = stream_end_ = 0;
+    eof_ = true;
 }
 
 void Lane::abort(RstReason reason) {

@@ -57,6 +57,14 @@ public:
     // congestion window at work, and a fast lane has the most of them.
     uint64_t unsent_bytes() const;
     uint64_t last_send_ms() const { return last_send_ms_; }
+    // Bytes given to this lane so far (written or pending): the lane byte number of the last
+    // byte of the frame just given, for SentChunks.
+    uint64_t given_bytes() const { return written_ + pending(); }
+    // Of the bytes given, how many the peer's TCP acknowledged (written minus SIOCOUTQ).
+    uint64_t acked_bytes() const;
+    // The lane's TCP is recovering from a retransmission timeout (TCP_CA_Loss): what it holds
+    // unacknowledged may take seconds more, so it should be sent again elsewhere.
+    bool timed_out() const;
     // Accepts frames: connected, not shut down by us, peer not finished, no write error.
     bool sendable() const { return fd_.valid() && !shut_ && !eof_ && !broken_; }
 
@@ -80,6 +88,9 @@ public:
     // what is still queued for the peer), then closes.
     void close_gracefully();
     void close() { fd_.reset(); }
+    // Closes with a TCP RST, dropping what is pending or queued, and counts as finished: for a
+    // lane whose remaining bytes the peer no longer needs, at the end of a flow.
+    void cut();
 
 private:
     void keep(std::span<const uint8_t> bytes, Carries carries);
@@ -94,6 +105,7 @@ private:
     size_t out_head_ = 0;
     size_t stream_end_ = 0;  // out_ offset just past the last DATA/FIN byte kept
     uint64_t last_send_ms_;
+    uint64_t written_ = 0;  // bytes the socket took
     bool shut_ = false;
     bool eof_ = false;
     bool broken_ = false;

@@ -11,9 +11,7 @@ const char* to_string(ReorderError error) {
     switch (error) {
         case ReorderError::none: return "no error";
         case ReorderError::empty_chunk: return "empty DATA chunk";
-        case ReorderError::before_delivered: return "DATA below the delivered offset (duplicate)";
         case ReorderError::beyond_window: return "DATA past the announced window";
-        case ReorderError::overlap: return "DATA overlapping bytes already received";
         case ReorderError::beyond_fin: return "DATA past the FIN offset";
         case ReorderError::fin_twice: return "second FIN";
         case ReorderError::fin_before_received: return "FIN below bytes already received";
@@ -33,22 +31,37 @@ uint64_t ReorderBuffer::limit() const {
 }
 
 ReorderError ReorderBuffer::accept(uint64_t offset, std::span<const uint8_t> bytes) {
-    uint64_t len = bytes.size();
-    if (len == 0) return ReorderError::empty_chunk;
-    if (offset < delivered_) return ReorderError::before_delivered;
-    // offset - delivered_ + len <= capacity_, written so that nothing can overflow.
-    if (len > capacity_ || offset - delivered_ > capacity_ - len)
-        return ReorderError::beyond_window;
-    uint64_t end = offset + len;
+    if (bytes.empty()) return ReorderError::empty_chunk;
+    uint64_t end = offset + bytes.size();
+    if (end < offset) return ReorderError::beyond_window;  // wraps: past any window
+    // Bytes already delivered or held are a copy the peer sent again on another lane (it
+    // reinjects the data of a lane stuck in loss recovery): only what is new is taken.
+    if (end <= delivered_) return ReorderError::none;
+    if (offset < delivered_) {
+        bytes = bytes.subspan(delivered_ - offset);
+        offset = delivered_;
+    }
+    // end - delivered_ <= capacity_, written so that nothing can overflow.
+    if (end - delivered_ > capacity_) return ReorderError::beyond_window;
     if (fin_ && end > *fin_) return ReorderError::beyond_fin;
+    // Fill the gaps of [offset, end) between the chunks already held.
     auto next = chunks_.lower_bound(offset);
-    if (next != chunks_.end() && next->first < end) return ReorderError::overlap;
+    uint64_t at = offset;
     if (next != chunks_.begin()) {
         auto prev = std::prev(next);
-        if (prev->first + prev->second.size() > offset) return ReorderError::overlap;
+        at = std::max(at, prev->first + prev->second.size());
     }
-    chunks_.emplace_hint(next, offset, std::vector<uint8_t>(bytes.begin(), bytes.end()));
-    buffered_ += len;
+    while (at < end) {
+        uint64_t gap_end = next != chunks_.end() ? std::min(end, next->first) : end;
+        if (at < gap_end) {
+            auto first = bytes.begin() + ptrdiff_t(at - offset);
+            next = std::next(chunks_.emplace_hint(next, at, std::vector<uint8_t>(first, first + ptrdiff_t(gap_end - at))));
+            buffered_ += gap_end - at;
+        }
+        if (next == chunks_.end()) break;
+        at = std::max(at, next->first + next->second.size());
+        ++next;
+    }
     received_end_ = std::max(received_end_, end);
     // Each chunk joins the contiguous run once, when the gap before it closes.
     for (auto it = chunks_.find(contiguous_end_); it != chunks_.end();

@@ -16,9 +16,7 @@ namespace pepsal::pair {
 enum class ReorderError {
     none,
     empty_chunk,          // DATA carries at least one byte
-    before_delivered,     // starts below the delivered offset: a duplicate
     beyond_window,        // ends past limit(): the sender ignored our WINDOW
-    overlap,              // shares bytes with a chunk already held
     beyond_fin,           // ends past the FIN offset
     fin_twice,            // a second FIN, even with the same offset
     fin_before_received,  // FIN offset below bytes already received
@@ -29,9 +27,11 @@ const char* to_string(ReorderError error);
 
 // Holds the chunks received ahead of the delivered offset and hands out the contiguous prefix.
 //
-// Overlap policy: lanes are TCP connections and a sender emits every byte exactly once, so any
-// overlap, even with identical content, means a broken or hostile peer: it is rejected.
-// Errors leave the buffer unchanged; the caller resets the flow.
+// Duplicates: a sender may send bytes again on another lane (it reinjects the data of a lane
+// stuck in loss recovery), so bytes already delivered or held are ignored and only the new
+// ones are taken; the copies are the peer's own bytes over an authenticated lane. A chunk
+// that ends past limit() (the sender ignored our WINDOW) or past the FIN is an error, which
+// leaves the buffer unchanged; the caller resets the flow.
 //
 // Memory: at most `capacity` undelivered bytes are held (a chunk outside [delivered, limit) is
 // refused), plus the already delivered head of the one chunk being read, which is freed once
@@ -42,7 +42,7 @@ public:
     // `capacity_bytes` > 0 (else std::invalid_argument); `start` is the first offset expected.
     explicit ReorderBuffer(uint64_t capacity_bytes, uint64_t start = 0);
 
-    // Copies `bytes`, the stream's bytes at [offset, offset + size).
+    // Copies the bytes of [offset, offset + size) not yet delivered or held.
     [[nodiscard]] ReorderError accept(uint64_t offset, std::span<const uint8_t> bytes);
     // The stream ends at `end_offset` (FIN's seq).
     [[nodiscard]] ReorderError set_fin(uint64_t end_offset);

@@ -47,7 +47,7 @@ Bytes hmac(const Psk& key, const std::string& label, const Bytes& a, const Bytes
     return out;
 }
 
-const Bytes PRELUDE = {'P', 'E', 'P', 'L', 1, 0, 0, 0};
+const Bytes PRELUDE = {'P', 'E', 'P', 'L', 2, 0, 0, 0};
 
 // The three messages of one run, as they went over the wire.
 struct Transcript {
@@ -220,10 +220,11 @@ TEST_CASE("pair handshake: a stranger fails at its first wrong byte", "[pair]") 
     HandshakeStep s = acc.feed(Bytes(get.begin(), get.end()));
     CHECK(s.result == Result::failed);
     CHECK(s.error == HandshakeError::bad_magic);
-    // Version 2 is refused as soon as byte 4 arrives, without waiting for the rest.
+    // Version 1 (whose receivers refused reinjected copies) is refused as soon as byte 4
+    // arrives, without waiting for the rest.
     Acceptor acc2(key, reg);
     CHECK(acc2.feed(Bytes{'P', 'E', 'P', 'L'}).result == Result::need_more);
-    HandshakeStep v = acc2.feed(Bytes{2});
+    HandshakeStep v = acc2.feed(Bytes{1});
     CHECK(v.error == HandshakeError::bad_version);
     CHECK(v.consumed == 1);
     // The failure is sticky and consumes nothing more.

@@ -1,6 +1,7 @@
 // ReorderBuffer: chunks of a random stream arriving in random order come out as the exact
 // stream, under a sender that respects the window as a real one would; the window and FIN
-// bounds and the overlap policy are enforced, and errors change nothing.
+// bounds are enforced, duplicates (reinjected copies) add only their new bytes, and errors
+// change nothing.
 #include <sys/uio.h>
 
 #include <algorithm>
@@ -122,52 +123,90 @@ TEST_CASE("pair reorder: the window bound is enforced", "[pair]") {
     CHECK(rb.limit() == 1100);
     Bytes ten(10, 1);
     CHECK(rb.accept(1090, ten) == ReorderError::none);  // ends exactly at the limit
-    CHECK(rb.accept(1085, Bytes(10, 1)) == ReorderError::overlap);
-    CHECK(rb.accept(1095, Bytes(5, 1)) == ReorderError::overlap);
+    CHECK(rb.accept(1085, Bytes(10, 1)) == ReorderError::none);  // 5 new bytes
+    CHECK(rb.accept(1095, Bytes(5, 1)) == ReorderError::none);   // nothing new
+    CHECK(rb.buffered() == 15);
     CHECK(rb.accept(1095, Bytes(6, 1)) == ReorderError::beyond_window);
     CHECK(rb.accept(1100, Bytes(1, 1)) == ReorderError::beyond_window);
     CHECK(rb.accept(1085, Bytes(16, 1)) == ReorderError::beyond_window);
     CHECK(rb.accept(1000, Bytes(101, 1)) == ReorderError::beyond_window);
     CHECK(rb.accept(std::numeric_limits<uint64_t>::max(), Bytes(1, 1)) ==
           ReorderError::beyond_window);
-    CHECK(rb.accept(999, Bytes(1, 1)) == ReorderError::before_delivered);
+    CHECK(rb.accept(999, Bytes(1, 1)) == ReorderError::none);  // already delivered: ignored
+    CHECK(rb.buffered() == 15);
     CHECK(rb.accept(1000, Bytes{}) == ReorderError::empty_chunk);
-    CHECK(rb.accept(1000, Bytes(90, 2)) == ReorderError::none);
+    CHECK(rb.accept(1000, Bytes(90, 2)) == ReorderError::none);  // the 85 before 1085 are new
     CHECK(rb.buffered() == 100);
     CHECK(rb.readable() == 100);
     rb.consume(30);
     CHECK(rb.limit() == 1130);
     CHECK(rb.accept(1100, Bytes(30, 3)) == ReorderError::none);
     CHECK(rb.buffered() == 100);
-    CHECK(rb.accept(1020, Bytes(5, 1)) == ReorderError::before_delivered);  // a duplicate
+    CHECK(rb.accept(1020, Bytes(5, 1)) == ReorderError::none);  // a delivered copy: ignored
+    CHECK(rb.buffered() == 100);
     CHECK_THROWS_AS(ReorderBuffer(0), std::invalid_argument);
 }
 
-TEST_CASE("pair reorder: any overlap is refused, even with identical bytes", "[pair]") {
+TEST_CASE("pair reorder: a copy adds only the bytes not yet delivered or held", "[pair]") {
     ReorderBuffer rb(1000);
-    Bytes b(100, 7);
-    REQUIRE(rb.accept(200, b) == ReorderError::none);
-    CHECK(rb.accept(200, b) == ReorderError::overlap);                  // exact duplicate
-    CHECK(rb.accept(150, Bytes(51, 7)) == ReorderError::overlap);       // tail into it
-    CHECK(rb.accept(299, Bytes(5, 7)) == ReorderError::overlap);        // head into it
-    CHECK(rb.accept(220, Bytes(10, 7)) == ReorderError::overlap);       // inside
-    CHECK(rb.accept(100, Bytes(300, 7)) == ReorderError::overlap);      // around
-    CHECK(rb.accept(150, Bytes(50, 7)) == ReorderError::none);          // adjacent before
-    CHECK(rb.accept(300, Bytes(50, 7)) == ReorderError::none);          // adjacent after
-    CHECK(rb.buffered() == 200);
-    CHECK(rb.readable() == 0);  // bytes 0..149 are still missing
-    CHECK(rb.front().empty());
-    iovec iov[2];
-    CHECK(rb.gather(iov) == 0);
-    REQUIRE(rb.accept(0, Bytes(150, 1)) == ReorderError::none);
-    CHECK(rb.readable() == 350);
-    CHECK(rb.gather(iov) == 2);  // the first two of four pieces
+    REQUIRE(rb.accept(200, Bytes(100, 7)) == ReorderError::none);
+    CHECK(rb.accept(200, Bytes(100, 8)) == ReorderError::none);  // exact copy
+    CHECK(rb.accept(220, Bytes(10, 8)) == ReorderError::none);   // inside
+    CHECK(rb.buffered() == 100);
+    CHECK(rb.chunks() == 1);
+    CHECK(rb.accept(150, Bytes(51, 5)) == ReorderError::none);  // tail into it: 50 new
+    CHECK(rb.accept(299, Bytes(6, 6)) == ReorderError::none);   // head into it: 5 new
+    CHECK(rb.buffered() == 155);
+    CHECK(rb.accept(400, Bytes(10, 4)) == ReorderError::none);
+    // Around everything: fills 0..149, 305..399 and 410..499 only.
+    std::vector<uint8_t> around(500);
+    for (size_t i = 0; i < around.size(); ++i) around[i] = uint8_t(i);
+    CHECK(rb.accept(0, around) == ReorderError::none);
+    CHECK(rb.buffered() == 500);
+    CHECK(rb.readable() == 500);
+    Bytes out;
+    iovec iov[16];
+    size_t n = rb.gather(iov);
+    for (size_t i = 0; i < n; ++i) {
+        auto* p = static_cast<uint8_t*>(iov[i].iov_base);
+        out.insert(out.end(), p, p + iov[i].iov_len);
+    }
+    REQUIRE(out.size() == 500);
+    // The first copy of each byte wins.
+    CHECK(out[0] == 0);
+    CHECK(out[149] == 149);
+    CHECK(out[150] == 5);
+    CHECK(out[200] == 7);
+    CHECK(out[299] == 7);
+    CHECK(out[300] == 6);
+    CHECK(out[304] == 6);
+    CHECK(out[305] == uint8_t(305));
+    CHECK(out[400] == 4);
+    CHECK(out[410] == uint8_t(410));
     rb.consume(160);  // partly into the second chunk
-    CHECK(rb.accept(155, Bytes(10, 7)) == ReorderError::before_delivered);
-    CHECK(rb.accept(160, Bytes(10, 7)) == ReorderError::overlap);  // the unread rest is held
-    CHECK(rb.front().size() == 40);
-    CHECK(rb.readable() == 190);
-    CHECK_THROWS_AS(rb.consume(191), std::out_of_range);
+    CHECK(rb.accept(155, Bytes(10, 9)) == ReorderError::none);  // delivered head, held tail
+    CHECK(rb.buffered() == 340);
+    CHECK(rb.readable() == 340);
+    CHECK_THROWS_AS(rb.consume(341), std::out_of_range);
+}
+
+TEST_CASE("pair reorder: random copies of a random stream still give the exact stream", "[pair]") {
+    std::mt19937_64 rng(7);
+    const size_t size = 300000;
+    Bytes stream(size);
+    for (auto& b : stream) b = uint8_t(rng());
+    ReorderBuffer rb(size);
+    Bytes out;
+    for (int round = 0; round < 3000 && out.size() < size; ++round) {
+        uint64_t at = rng() % size, len = 1 + rng() % 5000;
+        len = std::min<uint64_t>(len, size - at);
+        REQUIRE(rb.accept(at, std::span(stream.data() + at, len)) == ReorderError::none);
+        if (rng() % 4 == 0) drain(rb, out, 1 + rng() % 8000);
+    }
+    REQUIRE(rb.accept(0, stream) == ReorderError::none);  // whatever is still missing
+    while (rb.readable() > 0) drain(rb, out, size);
+    CHECK(out == stream);
+    CHECK(rb.buffered() == 0);
 }
 
 TEST_CASE("pair reorder: FIN ends the stream once everything before it is delivered",
@@ -202,7 +241,19 @@ TEST_CASE("pair reorder: a refused chunk leaves the buffer unchanged", "[pair]")
     ReorderBuffer rb(100);
     REQUIRE(rb.accept(0, Bytes{1, 2, 3}) == ReorderError::none);
     REQUIRE(rb.accept(10, Bytes{4, 5}) == ReorderError::none);
-    CHECK(rb.accept(2, Bytes{9, 9}) == ReorderError::overlap);
+    CHECK(rb.accept(95, Bytes(6, 9)) == ReorderError::beyond_window);
+    REQUIRE(rb.set_fin(98) == ReorderError::none);
+    CHECK(rb.accept(97, Bytes(3, 9)) == ReorderError::beyond_fin);
+    CHECK(rb.buffered() == 5);
+    CHECK(rb.chunks() == 2);
+    CHECK(span_bytes(rb.front()) == Bytes{1, 2, 3});
+    CHECK(rb.readable() == 3);
+}
+
+TEST_CASE("pair reorder: a refused chunk leaves the buffer unchanged (no FIN)", "[pair]") {
+    ReorderBuffer rb(100);
+    REQUIRE(rb.accept(0, Bytes{1, 2, 3}) == ReorderError::none);
+    REQUIRE(rb.accept(10, Bytes{4, 5}) == ReorderError::none);
     CHECK(rb.accept(95, Bytes(6, 9)) == ReorderError::beyond_window);
     CHECK(rb.buffered() == 5);
     CHECK(rb.chunks() == 2);

@@ -29,6 +29,7 @@
 #include "conn_table.hpp"
 #include "error.hpp"
 #include "fd_count.hpp"
+#include "netns.hpp"
 #include "nfqueue.hpp"
 #include "queuer.hpp"
 #include "rate_limit.hpp"
@@ -36,6 +37,9 @@
 
 using namespace pepsal;
 using namespace pepsal::queuer;
+using pepsal::test::privileged_or_skip;
+using pepsal::test::ScopedNetns;
+using pepsal::test::sh;
 using Bytes = std::vector<uint8_t>;
 
 namespace {
@@ -74,43 +78,6 @@ Bytes with_ip_header(int family, const Bytes& seg) {
 }
 
 // ---- privileges, namespace, firewall ---------------------------------------------------------
-
-// Namespaces, iptables and NFQUEUE all need root. A CI run must not pass by skipping.
-bool privileged_or_skip() {
-    if (geteuid() == 0) return true;
-    const char* ci = std::getenv("CI");
-    if (ci && std::string(ci) == "true") FAIL("[queuer] tests need root (CI=true, so not skipped)");
-    WARN("[queuer] tests need root: skipped");
-    return false;
-}
-
-// Moves the calling thread into a new, anonymous network namespace and back when destroyed.
-// Threads started meanwhile, and commands run with system(), inherit the new namespace.
-class ScopedNetns {
-public:
-    ScopedNetns() {
-        original_.reset(open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-        if (!original_) throw_errno("open /proc/thread-self/ns/net");
-        if (unshare(CLONE_NEWNET) < 0) throw_errno("unshare CLONE_NEWNET");
-    }
-    ~ScopedNetns() {
-        // Staying in the test namespace would silently break every later test: fail hard.
-        if (setns(original_.get(), CLONE_NEWNET) < 0) {
-            perror("setns back to the original network namespace");
-            std::abort();
-        }
-    }
-    ScopedNetns(const ScopedNetns&) = delete;
-    ScopedNetns& operator=(const ScopedNetns&) = delete;
-
-private:
-    UniqueFd original_;
-};
-
-void sh(const std::string& cmd) {
-    INFO(cmd);
-    REQUIRE(std::system((cmd + " >/dev/null").c_str()) == 0);
-}
 
 // Packets counted by the rule carrying `comment` in OUTPUT of `table` (iptables or ip6tables).
 uint64_t rule_packets(const char* tool, const char* table, const std::string& comment) {
@@ -323,7 +290,7 @@ TEST_CASE("RateLimit lets one event per interval through and counts the rest", "
 }
 
 TEST_CASE("the queuer records loopback SYNs with their endpoints and options", "[queuer]") {
-    if (!privileged_or_skip()) return;
+    if (!privileged_or_skip("[queuer]")) return;
     Lab lab(16);
     const char* where = GENERATE("127.0.0.1:0", "[::1]:0");
     UniqueFd listener = listen_on(where);
@@ -358,7 +325,7 @@ TEST_CASE("the queuer records loopback SYNs with their endpoints and options", "
 }
 
 TEST_CASE("a full table lets SYNs through with the bypass mark OR-ed into theirs", "[queuer]") {
-    if (!privileged_or_skip()) return;
+    if (!privileged_or_skip("[queuer]")) return;
     Lab lab(1);
     // Counting rules in filter OUTPUT, which packets reach after the queue's verdict.
     auto count = [](const char* tool, const char* mark, const char* name) {
@@ -392,7 +359,7 @@ TEST_CASE("a full table lets SYNs through with the bypass mark OR-ed into theirs
 
 TEST_CASE("malformed and truncated SYNs are counted and pass; cut SYNs are recorded",
           "[queuer]") {
-    if (!privileged_or_skip()) return;
+    if (!privileged_or_skip("[queuer]")) return;
     Lab lab(16);
     sh("iptables -w -t filter -A OUTPUT -p tcp --syn -m comment --comment pq-passed");
     UniqueFd raw(socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_TCP));
@@ -421,7 +388,7 @@ TEST_CASE("malformed and truncated SYNs are counted and pass; cut SYNs are recor
 
 TEST_CASE("queue setup: errors name the call and the queue, the socket is close-on-exec",
           "[queuer]") {
-    if (!privileged_or_skip()) return;
+    if (!privileged_or_skip("[queuer]")) return;
     int fds_before = test::open_fd_count();
     {
         Lab lab(4);
@@ -439,7 +406,7 @@ TEST_CASE("queue setup: errors name the call and the queue, the socket is close-
 }
 
 TEST_CASE("a netlink overrun is reported, not fatal, and the kernel fails open", "[queuer]") {
-    if (!privileged_or_skip()) return;
+    if (!privileged_or_skip("[queuer]")) return;
     Lab lab(4);
     constexpr int SYNS = 64;
     queue_by_hand(10);
@@ -465,7 +432,7 @@ TEST_CASE("a netlink overrun is reported, not fatal, and the kernel fails open",
 }
 
 TEST_CASE("a packet whose handler throws is accepted before the error propagates", "[queuer]") {
-    if (!privileged_or_skip()) return;
+    if (!privileged_or_skip("[queuer]")) return;
     Lab lab(4);
     queue_by_hand(11);
     NfQueue q(HAND_QUEUE, [](const QueuedPacket&) -> std::optional<uint32_t> {
