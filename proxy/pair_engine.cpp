@@ -22,13 +22,14 @@ constexpr uint64_t LOCAL_TAG = uint64_t(1) << 32;
 constexpr uint64_t FEED_TAG = uint64_t(2) << 32;
 constexpr size_t MAX_EVENTS = MAX_LANES + 2;
 
-// What we tell the peer when we end the flow for `end`. No RstReason names a broken lane or a
-// local failure; to the peer both mean that the flow's bytes can no longer be trusted.
+// What we tell the peer when we end the flow for `end`. No RstReason names a local failure;
+// to the peer it means that the flow's bytes can no longer be trusted.
 RstReason rst_reason_for(EngineEnd end) {
     switch (end) {
         case EngineEnd::local_reset: return RstReason::endpoint_reset;
         case EngineEnd::idle_timeout: return RstReason::idle_timeout;
         case EngineEnd::stopped: return RstReason::peer_shutting_down;
+        case EngineEnd::lane_failed: return RstReason::lane_failed;
         default: return RstReason::protocol_error;
     }
 }

@@ -45,9 +45,9 @@ void Engine::load_lanes(bool for_data) {
         const Lane* lane = lanes_[i].get();
         if (!lane || !lane->sendable() || (for_data && lane->pending() > 0)) continue;
         if (for_data && timed_out_[i]) continue;
-        uint64_t unsent = lane->unsent_bytes();
-        if (for_data && unsent >= LANE_NOTSENT_LOWAT) continue;
-        loads_[i] = LaneLoad{timed_out_[i] ? UINT64_MAX : unsent, true};
+        Lane::SendState st = lane->send_state();
+        if (for_data && st.unsent >= LANE_NOTSENT_LOWAT) continue;
+        loads_[i] = LaneLoad{timed_out_[i] ? UINT64_MAX : st.unsent, true, for_data ? st.room : 0};
     }
 }
 
@@ -60,8 +60,11 @@ bool Engine::send_data(size_t lane_index, uint64_t offset, std::span<const uint8
         lane_broke(lane, "write", err);
         return false;
     }
-    loads_[lane_index].queued_bytes += head.size() + payload.size();
-    loads_[lane_index].writable = lane.pending() == 0 && loads_[lane_index].queued_bytes < LANE_NOTSENT_LOWAT;
+    LaneLoad& load = loads_[lane_index];
+    uint64_t bytes = head.size() + payload.size();
+    load.queued_bytes += bytes > load.room ? bytes - load.room : 0;  // the window's part leaves at once
+    load.room = load.room > bytes ? load.room - bytes : 0;
+    load.writable = lane.pending() == 0 && load.queued_bytes < LANE_NOTSENT_LOWAT;
     return true;
 }
 
@@ -98,8 +101,8 @@ void Engine::reinject() {
     }
 }
 
-// Cuts the staged bytes into DATA frames, each written whole on the lane with the fewest
-// unsent bytes; the scheduler's counts are read once per batch and then advanced by what we
+// Cuts the staged bytes into DATA frames, each written whole on the lane pick_lane() chooses
+// (cut to its congestion window's room when it has some); the scheduler's counts are read once per batch and then advanced by what we
 // gave each lane. What no lane can take now stays staged until a lane drains (EPOLLOUT).
 void Engine::distribute() {
     if (outbound_.next_chunk().empty()) return;
@@ -107,6 +110,10 @@ void Engine::distribute() {
     for (auto chunk = outbound_.next_chunk(); !chunk.empty(); chunk = outbound_.next_chunk()) {
         std::optional<size_t> pick = pick_lane(loads_);
         if (!pick) return;
+        // A lane with room gets what its window can send now, not a whole chunk.
+        uint64_t room = loads_[*pick].room;
+        if (room >= MIN_ROOM_BYTES && room < FRAME_HEADER_BYTES + chunk.size())
+            chunk = chunk.first(size_t(room - FRAME_HEADER_BYTES));
         uint64_t offset = outbound_.next_offset();
         if (!send_data(*pick, offset, chunk)) return;
         sent_.add(*pick, offset, chunk, lanes_[*pick]->given_bytes());

@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 
 #include "pair_frame.hpp"
@@ -93,10 +94,20 @@ int Lane::broke(int err) {
     return err;
 }
 
-uint64_t Lane::unsent_bytes() const {
-    int unsent = 0;
-    if (ioctl(fd_.get(), SIOCOUTQNSD, &unsent) < 0) unsent = 0;
-    return pending() + uint64_t(unsent > 0 ? unsent : 0);
+Lane::SendState Lane::send_state() const {
+    tcp_info info{};
+    socklen_t len = sizeof info;
+    if (getsockopt(fd_.get(), IPPROTO_TCP, TCP_INFO, &info, &len) < 0) return {};
+    int notsent = 0;
+    if (ioctl(fd_.get(), SIOCOUTQNSD, &notsent) < 0 || notsent < 0) notsent = 0;
+    SendState st;
+    st.unsent = pending() + uint64_t(notsent);
+    // Segments in flight as the kernel counts them (tcp_packets_in_flight()).
+    int64_t in_flight = int64_t(info.tcpi_unacked) - info.tcpi_sacked - info.tcpi_lost + info.tcpi_retrans;
+    int64_t room = (int64_t(info.tcpi_snd_cwnd) - std::max<int64_t>(in_flight, 0)) * info.tcpi_snd_mss -
+                   int64_t(st.unsent);
+    st.room = room > 0 ? uint64_t(room) : 0;
+    return st;
 }
 
 uint64_t Lane::acked_bytes() const {

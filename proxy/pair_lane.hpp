@@ -52,10 +52,17 @@ public:
     // Some pending byte belongs to a DATA or FIN frame, or did when a write failed: such bytes
     // never reach the peer, so the flow can never count as fully sent.
     bool stream_pending() const { return stream_lost_ || stream_end_ > out_head_; }
-    // Pending bytes plus what the kernel holds not yet sent (SIOCOUTQNSD): how long a new
-    // frame would wait before it leaves. Bytes in flight do not count: they are the lane's
-    // congestion window at work, and a fast lane has the most of them.
-    uint64_t unsent_bytes() const;
+    struct SendState {
+        // Pending bytes plus what the kernel holds not yet sent: how long a new frame would
+        // wait before it leaves. Bytes in flight do not count: they are the lane's congestion
+        // window at work, and a fast lane has the most of them.
+        uint64_t unsent = 0;
+        // Bytes the congestion window lets leave now (cwnd minus bytes in flight minus
+        // unsent); 0 when it is full.
+        uint64_t room = 0;
+    };
+    // From TCP_INFO; all zero if that fails.
+    SendState send_state() const;
     uint64_t last_send_ms() const { return last_send_ms_; }
     // Bytes given to this lane so far (written or pending): the lane byte number of the last
     // byte of the frame just given, for SentChunks.

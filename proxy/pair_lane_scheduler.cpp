@@ -3,6 +3,12 @@
 namespace pepsal::pair {
 
 std::optional<size_t> pick_lane(std::span<const LaneLoad> lanes) {
+    std::optional<size_t> roomiest;
+    for (size_t i = 0; i < lanes.size(); ++i) {
+        if (!lanes[i].writable || lanes[i].room < MIN_ROOM_BYTES) continue;
+        if (!roomiest || lanes[i].room > lanes[*roomiest].room) roomiest = i;
+    }
+    if (roomiest) return roomiest;
     std::optional<size_t> best;
     for (size_t i = 0; i < lanes.size(); ++i) {
         if (!lanes[i].writable) continue;

@@ -1,46 +1,34 @@
 // Sender side of pair mode: which lane carries the next DATA chunk of a flow.
 //
-// The lane with the fewest bytes still queued in its socket is the one whose next byte will
-// leave first, so choosing it keeps the lanes' queues level and the receiver's reorder gaps
-// short. Blind round-robin would keep feeding a lane that has stalled (loss, retransmission)
-// while the others idle, and the receiver would wait on the stalled lane's bytes.
+// A lane whose congestion window has room sends a chunk the moment it gets it: the one with
+// the most room goes first, and the caller cuts the chunk to that room, so that a burst
+// (a 100 KB response on fresh lanes) fills every lane's initial window exactly instead of
+// overfilling some by part of a frame, which would cost a round trip. When no window has room,
+// the lane with the fewest bytes still queued unsent is the one whose next byte will leave
+// first, so choosing it keeps the lanes' queues level and the receiver's reorder gaps short.
+// Blind round-robin would keep feeding a lane that has stalled (loss, retransmission) while
+// the others idle, and the receiver would wait on the stalled lane's bytes.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
-#include <vector>
 
 namespace pepsal::pair {
 
+// Less room than this counts as none: a frame cut smaller would be mostly header.
+constexpr uint64_t MIN_ROOM_BYTES = 1024;
+
 struct LaneLoad {
-    uint64_t queued_bytes = 0;  // unsent + unacknowledged (SIOCOUTQ) or the caller's own count
+    uint64_t queued_bytes = 0;  // queued unsent (Lane::SendState) or the caller's own count
     bool writable = false;      // the socket can take bytes now (and the lane is authenticated)
+    uint64_t room = 0;          // bytes its congestion window lets leave now
 };
 
-// The writable lane with the fewest queued bytes; ties go to the lowest index. std::nullopt
-// when no lane is writable.
+// Of the writable lanes, the one with the most room if any has MIN_ROOM_BYTES, else the one
+// with the fewest queued bytes; ties go to the lowest index. std::nullopt when no lane is
+// writable.
 std::optional<size_t> pick_lane(std::span<const LaneLoad> lanes);
-
-// The same choice over a table the scheduler keeps for the caller. Lane indices out of range
-// throw std::out_of_range.
-class LaneScheduler {
-public:
-    explicit LaneScheduler(size_t lanes) : lanes_(lanes) {}
-
-    void set_queued(size_t lane, uint64_t bytes) { lanes_.at(lane).queued_bytes = bytes; }
-    // After a write of `bytes` to the lane, until the next SIOCOUTQ reading replaces the count.
-    void add_queued(size_t lane, uint64_t bytes) { lanes_.at(lane).queued_bytes += bytes; }
-    void set_writable(size_t lane, bool writable) { lanes_.at(lane).writable = writable; }
-
-    std::optional<size_t> pick() const { return pick_lane(lanes_); }
-
-    size_t lanes() const { return lanes_.size(); }
-    const LaneLoad& lane(size_t index) const { return lanes_.at(index); }
-
-private:
-    std::vector<LaneLoad> lanes_;  // all start not writable, with nothing queued
-};
 
 }  // namespace pepsal::pair

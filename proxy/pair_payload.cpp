@@ -85,6 +85,7 @@ const char* to_string(RstReason reason) {
         case RstReason::peer_shutting_down: return "peer shutting down";
         case RstReason::endpoint_reset: return "reset by the endpoint";
         case RstReason::idle_timeout: return "idle timeout";
+        case RstReason::lane_failed: return "a lane failed";
     }
     return "unknown reset reason";
 }
@@ -134,7 +135,7 @@ PayloadError parse_join(std::span<const uint8_t> payload, JoinPayload& out, uint
 PayloadError parse_rst(std::span<const uint8_t> payload, RstReason& out) {
     if (payload.size() != RST_PAYLOAD_BYTES) return PayloadError::wrong_length;
     uint32_t code = get_u32(payload.data());
-    if (code < uint32_t(RstReason::destination_refused) || code > uint32_t(RstReason::idle_timeout))
+    if (code < uint32_t(RstReason::destination_refused) || code > uint32_t(RstReason::lane_failed))
         return PayloadError::unknown_rst_reason;
     out = RstReason(code);
     return PayloadError::none;

@@ -22,6 +22,7 @@ enum class RstReason : uint32_t {
     peer_shutting_down = 5,
     endpoint_reset = 6,  // the client or the destination reset its connection
     idle_timeout = 7,
+    lane_failed = 8,  // a lane of the flow broke or never arrived (protocol version 2)
 };
 
 const char* to_string(RstReason reason);

@@ -6,28 +6,18 @@ set -u
 . "$(dirname "$0")/lib/it_setup.sh"
 
 PEP_DIR=$(mktemp -d /tmp/pepsal-it-direct.XXXXXX)
-FT=$BUILD/flowtool
-SERVER_PIDS=""
 BIG=${IT_BIG:-200M}
 
 cleanup() {
     pep_stop pepb >/dev/null 2>&1
-    for p in $SERVER_PIDS; do kill "$p" 2>/dev/null; done
-    for p in $SERVER_PIDS; do wait "$p" 2>/dev/null; done
+    it_stop_background
     testbed_down
     rm -rf "$PEP_DIR"
 }
 trap cleanup EXIT
 
 start_servers() {
-    local port
-    for port in 5201 5202; do
-        tb_spawn server "$FT" serve --listen "$TB_SERVER_V4:$port" --log "$PEP_DIR/srv4-$port.log" >/dev/null 2>&1
-        SERVER_PIDS="$SERVER_PIDS $!"
-        tb_spawn server "$FT" serve --listen "[$TB_SERVER_V6]:$port" --log "$PEP_DIR/srv6-$port.log" >/dev/null 2>&1
-        SERVER_PIDS="$SERVER_PIDS $!"
-    done
-    sleep 0.3
+    it_start_servers "$TB_SERVER_V4:5201" "[$TB_SERVER_V6]:5201" "$TB_SERVER_V4:5202" "[$TB_SERVER_V6]:5202"
 }
 
 client() { tb_exec client "$FT" "$@"; }

@@ -6,18 +6,13 @@ set -u
 . "$(dirname "$0")/lib/it_setup.sh"
 
 PEP_DIR=$(mktemp -d /tmp/pepsal-it-pair.XXXXXX)
-FT=$BUILD/flowtool
-SERVER_PIDS=""
-BG_PIDS=""
 PAIR_PORT=5001
 PEER=$TB_PEPB_SAT_V4:$PAIR_PORT
 
 cleanup() {
-    for p in $BG_PIDS; do kill "$p" 2>/dev/null; done
     pep_stop pepa >/dev/null 2>&1
     pep_stop pepb >/dev/null 2>&1
-    for p in $SERVER_PIDS; do kill "$p" 2>/dev/null; done
-    for p in $SERVER_PIDS $BG_PIDS; do wait "$p" 2>/dev/null; done
+    it_stop_background
     testbed_down
     rm -rf "$PEP_DIR"
 }
@@ -30,16 +25,7 @@ make_key() {  # make_key FILE: 32 random bytes as hex, mode 0600
     chmod 600 "$1"
 }
 
-start_servers() {
-    local port
-    for port in 5201 5202; do
-        tb_spawn server "$FT" serve --listen "$TB_SERVER_V4:$port" --log "$PEP_DIR/srv-$port.log" >/dev/null 2>&1
-        SERVER_PIDS="$SERVER_PIDS $!"
-    done
-    tb_spawn server "$FT" serve --listen "[$TB_SERVER_V6]:5201" --log "$PEP_DIR/srv6-5201.log" >/dev/null 2>&1
-    SERVER_PIDS="$SERVER_PIDS $!"
-    sleep 0.3
-}
+start_servers() { it_start_servers "$TB_SERVER_V4:5201" "$TB_SERVER_V4:5202" "[$TB_SERVER_V6]:5201"; }
 
 
 start_far() { pep_start "$(tb_ns pepb)" pepb "pair-listen=0.0.0.0:$PAIR_PORT" "psk-file=$PEP_DIR/key" "$@"; }
@@ -56,7 +42,7 @@ lanes_ready() {  # until pepA's log says its lanes authenticated (after the late
 
 # The flow went through both instances: the server saw pepB, and pepB's log has the flow.
 paired() {
-    local peer; peer=$(last_peer_addr "$PEP_DIR/srv-5201.log")
+    local peer; peer=$(last_peer_addr "$PEP_DIR/srv4-5201.log")
     [ "$peer" = "$TB_PEPB_SERVER_V4" ] || { echo "server saw $peer, expected pepB $TB_PEPB_SERVER_V4"; return 1; }
     grep -q "via peer $TB_PEPA_SAT_V4" "$PEP_DIR/pepb.log" || { echo "pepB never carried a flow from pepA"; return 1; }
 }

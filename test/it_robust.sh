@@ -6,16 +6,11 @@ set -u
 . "$(dirname "$0")/lib/it_setup.sh"
 
 PEP_DIR=$(mktemp -d /tmp/pepsal-it-robust.XXXXXX)
-FT=$BUILD/flowtool
-SERVER_PIDS=""
-BG_PIDS=""
 
 cleanup() {
-    for p in $BG_PIDS; do kill "$p" 2>/dev/null; done
     pep_stop pepb >/dev/null 2>&1
     if [ -s "$PEP_DIR/daemon.pid" ]; then kill "$(cat "$PEP_DIR/daemon.pid")" 2>/dev/null; sleep 1; fi
-    for p in $SERVER_PIDS; do kill "$p" 2>/dev/null; done
-    for p in $SERVER_PIDS $BG_PIDS; do wait "$p" 2>/dev/null; done
+    it_stop_background
     testbed_down
     rm -rf "$PEP_DIR"
 }
@@ -25,13 +20,8 @@ client() { tb_exec client "$FT" "$@"; }
 DST4=""
 
 start_servers() {
-    local port
-    for port in 5201 5202; do
-        tb_spawn server "$FT" serve --listen "$TB_SERVER_V4:$port" --log "$PEP_DIR/srv-$port.log" >/dev/null 2>&1
-        SERVER_PIDS="$SERVER_PIDS $!"
-    done
+    it_start_servers "$TB_SERVER_V4:5201" "$TB_SERVER_V4:5202"
     DST4=$TB_SERVER_V4
-    sleep 0.3
 }
 
 
@@ -56,7 +46,7 @@ table_full_bypasses() {
     hold_flows 2 5202 6
     wait_active 2 || { echo "holders not active"; return 1; }
     client upload --to "$DST4:5201" --bytes 5M || return 1
-    local peer; peer=$(last_peer_addr "$PEP_DIR/srv-5201.log")
+    local peer; peer=$(last_peer_addr "$PEP_DIR/srv4-5201.log")
     [ "$peer" = "$TB_CLIENT_V4" ] || { echo "server saw $peer, expected the client itself (unproxied)"; return 1; }
     [ "$(pep_counter pepb full)" -ge 1 ] || { echo "full counter not raised"; pep_status pepb; return 1; }
 }
@@ -137,7 +127,7 @@ supervisor_killed_then_restart() {
     [ -e "/dev/shm/pepsal-test-pepb-$$" ] || { echo "expected a stale segment to be left"; return 1; }
     pep_start "$(tb_ns pepb)" pepb || return 1
     client upload --to "$DST4:5201" --bytes 5M || return 1
-    local peer; peer=$(last_peer_addr "$PEP_DIR/srv-5201.log")
+    local peer; peer=$(last_peer_addr "$PEP_DIR/srv4-5201.log")
     [ "$peer" = "$TB_PEPB_SERVER_V4" ] || { echo "not proxied after restart: server saw $peer"; return 1; }
     [ "$(pep_counter pepb missed)" = 0 ] || { echo "queuer did not record the flow"; return 1; }
 }
@@ -150,7 +140,7 @@ daemon_via_init_script() {
     [ -s "$PEP_DIR/daemon.pid" ] || { echo "no pid file"; return 1; }
     tb_exec pepb env $env "$REPO/etc/init.d/pepsal" status || return 1
     client upload --to "$DST4:5201" --bytes 5M || return 1
-    local peer; peer=$(last_peer_addr "$PEP_DIR/srv-5201.log")
+    local peer; peer=$(last_peer_addr "$PEP_DIR/srv4-5201.log")
     [ "$peer" = "$TB_PEPB_SERVER_V4" ] || { echo "not proxied: server saw $peer"; return 1; }
     tb_exec pepb env $env "$REPO/etc/init.d/pepsal" stop || return 1
     [ ! -e "$PEP_DIR/daemon.pid" ] || { echo "pid file left"; return 1; }

@@ -153,6 +153,9 @@ TEST_CASE("pair engine resets both applications when a lane breaks mid-flow", "[
         CHECK((near.end == EngineEnd::lane_failed || near.end == EngineEnd::peer_reset));
         CHECK((far.end == EngineEnd::lane_failed || far.end == EngineEnd::peer_reset));
         CHECK((near.end == EngineEnd::lane_failed || far.end == EngineEnd::lane_failed));
+        // The side that saw the lane break tells the other why.
+        if (near.end == EngineEnd::peer_reset) CHECK(near.peer_reason == uint32_t(RstReason::lane_failed));
+        if (far.end == EngineEnd::peer_reset) CHECK(far.peer_reason == uint32_t(RstReason::lane_failed));
     }
     CHECK(test::open_fd_count() == fds);
 }

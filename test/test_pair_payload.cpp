@@ -149,7 +149,7 @@ TEST_CASE("pair payload: JOIN layout, round trip and lane index bounds", "[pair]
 }
 
 TEST_CASE("pair payload: RST reasons round-trip, unknown codes are refused", "[pair]") {
-    for (uint32_t code = 1; code <= 7; ++code) {
+    for (uint32_t code = 1; code <= 8; ++code) {
         Bytes p = payload_of([&](auto b) { return encode_rst(b, RstReason(code)); });
         CHECK(p == Bytes{0, 0, 0, uint8_t(code)});
         RstReason r;
@@ -159,7 +159,7 @@ TEST_CASE("pair payload: RST reasons round-trip, unknown codes are refused", "[p
     }
     RstReason r;
     CHECK(parse_rst(Bytes{0, 0, 0, 0}, r) == PayloadError::unknown_rst_reason);
-    CHECK(parse_rst(Bytes{0, 0, 0, 8}, r) == PayloadError::unknown_rst_reason);
+    CHECK(parse_rst(Bytes{0, 0, 0, 9}, r) == PayloadError::unknown_rst_reason);
     CHECK(parse_rst(Bytes{1, 0, 0, 1}, r) == PayloadError::unknown_rst_reason);
     CHECK(parse_rst(Bytes{0, 0, 1}, r) == PayloadError::wrong_length);
     CHECK(parse_rst(Bytes{0, 0, 0, 0, 1}, r) == PayloadError::wrong_length);
@@ -185,7 +185,7 @@ TEST_CASE("pair payload: encoders refuse what a peer would refuse", "[pair]") {
     CHECK_THROWS_AS(encode_join(out, JoinPayload{1, 0}), std::invalid_argument);
     CHECK_THROWS_AS(encode_join(out, JoinPayload{1, 16}), std::invalid_argument);
     CHECK_THROWS_AS(encode_rst(out, RstReason(0)), std::invalid_argument);
-    CHECK_THROWS_AS(encode_rst(out, RstReason(8)), std::invalid_argument);
+    CHECK_THROWS_AS(encode_rst(out, RstReason(9)), std::invalid_argument);
     CHECK(out == Bytes(128, 0xee));  // nothing written
     Bytes short_buf(FRAME_HEADER_BYTES + OPEN_PAYLOAD_BYTES - 1);
     CHECK_THROWS_AS(encode_open(short_buf, v4_open()), std::length_error);
