@@ -30,8 +30,11 @@
 #   OUT                output directory [$BUILD/bench]
 #
 # Every run restarts the emulator (same profile and loss, in place; repetition N draws its
-# losses from seed N), so its "fell behind" verdict (testbed_emu_check) covers that run alone; a run where it fell behind is kept in
-# the CSV with valid=0, left out of medians and plot, and retried. The emulator's own CPU time
+# losses from seed N), so its "fell behind" verdict (testbed_emu_check) covers that run
+# alone; a run where it fell behind is kept in the CSV with valid=0, left out of medians and
+# plot, and retried. Seeds make deployments comparable on the same losses, and also make a
+# repetition's loss pattern fixed: at 1 % loss seed 1 drops one of the first packets after
+# the restart, so repetition 1 of a 1 KB transfer always takes a round trip more. The emulator's own CPU time
 # per run is reported as a share of one core.
 #
 # Output in $OUT:
@@ -46,17 +49,9 @@
 #
 #   usage: test/bench/satellite.sh [BUILD_DIR]
 set -u
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$REPO" || exit 1
-BUILD=${1:-${BUILD:-build}}
-BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || { echo "satellite: no build directory ${1:-build}" >&2; exit 1; }
-export BUILD
-. test/lib/check.sh
-. test/lib/pep.sh
-. test/lab/testbed.sh
+. "$(dirname "$0")/../lib/it_setup.sh" "$@"
 . test/lab/nginx.sh
 . test/bench/lib.sh
-require_root
 
 if [[ ${BENCH_QUICK:-0} == 1 ]]; then
     : "${BENCH_REPS:=1}" "${BENCH_STREAM_SECS:=20}" "${BENCH_SIZES:=100K stream}"

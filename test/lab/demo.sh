@@ -12,17 +12,9 @@
 #   DEMO_BUDGET_SECS (default 170: a run the emulator could not keep up with is repeated
 #   only while the whole demo stays within this)
 set -u
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$REPO" || exit 1
-BUILD=${1:-${BUILD:-build}}
-BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || { echo "demo: no build directory ${1:-build}" >&2; exit 1; }
-export BUILD
-. test/lib/check.sh
-. test/lib/pep.sh
-. test/lab/testbed.sh
+. "$(dirname "$0")/../lib/it_setup.sh" "$@"
 . test/lab/nginx.sh
 . test/bench/lib.sh
-require_root
 
 DEMO_SIZE=${DEMO_SIZE:-4M}
 DEMO_MAX_SECS=${DEMO_MAX_SECS:-90}
