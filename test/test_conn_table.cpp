@@ -1,162 +1,18 @@
-// ConnTable on real POSIX shared memory, with real processes: forked workers that attach, claim,
-// die, and are SIGKILLed in the middle of an update.
-#include <arpa/inet.h>
-#include <dirent.h>
-#include <fcntl.h>
+// ConnTable on real POSIX shared memory, with real processes: forked workers that attach,
+// claim, release and die; the segment's lifecycle. Crashes in the middle of an update are in
+// test_conn_table_crash.cpp.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <boost/interprocess/shared_memory_object.hpp>
 #include <catch2/catch.hpp>
-#include <cstdio>
-#include <deque>
-#include <random>
-#include <set>
-#include <stdexcept>
 #include <string>
 
-#include "clock.hpp"
-#include "conn_table.hpp"
-#include "conn_table_process.hpp"
-#include "conn_table_test_hook.hpp"
-#include "log.hpp"
-#include "unique_fd.hpp"
+#include "fd_count.hpp"
+#include "table_rig.hpp"
 
 using namespace pepsal;
-
-namespace {
-
-constexpr unsigned HANG_LIMIT_S = 60;  // only catches a wedged table; real runs take ~1 s
-
-std::string unique_name() {
-    static int n = 0;
-    return "pepsal-test-table-" + std::to_string(getpid()) + "-" + std::to_string(++n);
-}
-
-// Removes the test's segment however the test ends. Forked children leave with _exit and
-// never run it.
-struct SegmentGuard {
-    std::string name = unique_name();
-    ~SegmentGuard() { ConnTable::remove(name); }
-};
-
-// A wedged lock must fail the run, not hang it: SIGALRM's default action ends the process.
-struct HangGuard {
-    HangGuard() { alarm(HANG_LIMIT_S); }
-    ~HangGuard() { alarm(0); }
-};
-
-// Silences the warning every recovery logs, for tests that cause hundreds of them.
-struct QuietLog {
-    log::Level saved = log::max_level();
-    QuietLog() { log::init("pepsal", false, log::Level::error); }
-    ~QuietLog() { log::init("pepsal", false, saved); }
-};
-
-Endpoint v4(const char* addr, uint16_t port) {
-    in_addr a{};
-    inet_pton(AF_INET, addr, &a);
-    return Endpoint::v4(a, port);
-}
-
-Endpoint v6(const char* addr, uint16_t port) {
-    in6_addr a{};
-    inet_pton(AF_INET6, addr, &a);
-    return Endpoint::v6(a, port);
-}
-
-// Client number `n`: 10.x.y.z:(40000 + n % 1000), distinct for distinct n.
-Endpoint client(uint32_t n) {
-    in_addr a{};
-    a.s_addr = htonl(0x0a000000u | n);
-    return Endpoint::v4(a, uint16_t(40000 + n % 1000));
-}
-
-SynRecord syn_for(const Endpoint& c) {
-    SynRecord s;
-    s.client = c;
-    s.dest = v4("192.0.2.80", 80);
-    s.options.mss = 1460;
-    s.options.wscale = 7;
-    s.options.sack_permitted = true;
-    s.options.timestamps = true;
-    s.options.tsval = 0xdeadbeef;
-    return s;
-}
-
-// In a forked child: failures become exit codes (Catch's assertions do not cross fork).
-void expect(bool ok, const char* what) {
-    if (!ok) throw std::runtime_error(what);
-}
-
-template <class F>
-pid_t fork_child(F&& body) {
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        int rc = 1;
-        try {
-            rc = body();
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "child %d: %s\n", int(getpid()), e.what());
-        }
-        _exit(rc);
-    }
-    return pid;
-}
-
-// Exit code, or 128 + signal.
-int wait_child(pid_t pid) {
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) return -1;
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-pid_t dead_pid() {
-    pid_t pid = fork_child([] { return 0; });
-    REQUIRE(wait_child(pid) == 0);
-    return pid;
-}
-
-size_t open_fds() {
-    size_t n = 0;
-    DIR* d = opendir("/proc/self/fd");
-    while (d && readdir(d)) ++n;
-    if (d) closedir(d);
-    return n;
-}
-
-// The table's invariants, through its public interface only: the bitmap agrees with the slot
-// states (used == number of non-free slots), clients are unique, and the index finds every
-// entry (inserting its SYN again is a duplicate).
-void check_consistent(ConnTable& t) {
-    auto flows = t.snapshot();
-    auto st = t.stats();
-    REQUIRE(st.used == flows.size());
-    std::set<std::string> clients;
-    for (const auto& f : flows) {
-        REQUIRE(f.state != SlotState::free);
-        REQUIRE(clients.insert(f.syn.client.to_string()).second);
-        REQUIRE(t.insert(f.syn, monotonic_ms()) == ConnTable::Insert::duplicate);
-    }
-}
-
-// Frees everything (every worker is dead), then proves no slot was lost: all `capacity` slots
-// can be filled, one more is refused, and they can be freed again.
-void check_every_slot_usable(ConnTable& t) {
-    t.collect(UINT64_MAX, 0);
-    REQUIRE(t.stats().used == 0);
-    for (uint32_t i = 0; i < t.capacity(); ++i)
-        REQUIRE(t.insert(syn_for(client(900000 + i)), 1) == ConnTable::Insert::inserted);
-    REQUIRE(t.insert(syn_for(client(999999)), 1) == ConnTable::Insert::full);
-    REQUIRE(t.collect(UINT64_MAX, 0) == t.capacity());
-    REQUIRE(t.stats().used == 0);
-}
-
-}  // namespace
+using namespace pepsal::test;
 
 TEST_CASE("claim finds an IPv4 and an IPv6 entry by client endpoint", "[table]") {
     SegmentGuard seg;
@@ -417,17 +273,17 @@ TEST_CASE("attach and create report bad segments by name", "[table]") {
 
 TEST_CASE("create and attach keep no descriptor open", "[table]") {
     SegmentGuard seg;
-    size_t before = open_fds();
+    int before = open_fd_count();
     {
         auto t = ConnTable::create(seg.name, 8);
         auto u = ConnTable::attach(seg.name);
-        CHECK(open_fds() == before);
+        CHECK(open_fd_count() == before);
         REQUIRE(t.insert(syn_for(client(3)), 1) == ConnTable::Insert::inserted);
         CHECK(u.stats().used == 1);
         ConnTable moved = std::move(u);
         CHECK(moved.snapshot().size() == 1);
     }
-    CHECK(open_fds() == before);
+    CHECK(open_fd_count() == before);
 }
 
 TEST_CASE("two processes insert, claim and release concurrently", "[table]") {
@@ -477,138 +333,3 @@ TEST_CASE("two processes insert, claim and release concurrently", "[table]") {
     check_every_slot_usable(t);
 }
 
-namespace {
-
-int g_stall_fd = -1;
-conn_table::test::Point g_stall_at;
-
-// The child's hook: tell the parent where it is, then wait there, lock held, to be killed.
-void stall(conn_table::test::Point point) {
-    if (point != g_stall_at) return;
-    char c = 's';
-    if (write(g_stall_fd, &c, 1) != 1) _exit(4);
-    for (;;) pause();
-}
-
-// Runs `update` in a child that stops at `point` with the lock held; SIGKILLs it there.
-template <class F>
-void kill_child_at(conn_table::test::Point point, F&& update) {
-    int fds[2];
-    REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
-    UniqueFd ready(fds[0]), tell(fds[1]);
-    pid_t pid = fork_child([&] {
-        g_stall_fd = tell.get();
-        g_stall_at = point;
-        conn_table::test::set_hook(stall);
-        update();
-        return 5;  // the hook never returns
-    });
-    tell.reset();
-    char c = 0;
-    REQUIRE(read(ready.get(), &c, 1) == 1);
-    REQUIRE(kill(pid, SIGKILL) == 0);
-    REQUIRE(wait_child(pid) == 128 + SIGKILL);
-}
-
-}  // namespace
-
-TEST_CASE("a process SIGKILLed mid-insert with the lock held is recovered from", "[table]") {
-    HangGuard hang;
-    SegmentGuard seg;
-    auto t = ConnTable::create(seg.name, 8);
-    REQUIRE(t.insert(syn_for(client(1)), 1) == ConnTable::Insert::inserted);
-    SynRecord s = syn_for(client(2));
-    kill_child_at(conn_table::test::Point::published_before_index,
-                  [&] { ConnTable::attach(seg.name).insert(s, 1); });
-    auto st = t.stats();  // the first operation after the kill inherits the lock
-    CHECK(st.recoveries == 1);
-    CHECK(st.used == 2);
-    FlowView out;
-    auto found = t.claim(s.client, getpid(), out);  // found: the index was rebuilt from the states
-    CHECK(found);
-    CHECK(t.claim(client(1), getpid(), out));
-    check_consistent(t);
-    CHECK(t.stats().recoveries == 1);
-    CHECK(t.release_owned_by(getpid()) == 2);
-    check_every_slot_usable(t);
-}
-
-TEST_CASE("a process SIGKILLed mid-release with the lock held is recovered from", "[table]") {
-    HangGuard hang;
-    SegmentGuard seg;
-    auto t = ConnTable::create(seg.name, 8);
-    SynRecord s = syn_for(client(2));
-    REQUIRE(t.insert(s, 1) == ConnTable::Insert::inserted);
-    kill_child_at(conn_table::test::Point::freed_before_bitmap, [&] {
-        auto table = ConnTable::attach(seg.name);
-        FlowView out;
-        auto slot = table.claim(s.client, getpid(), out);
-        if (slot) table.release(*slot, getpid());
-    });
-    CHECK(t.insert(s, 2) == ConnTable::Insert::inserted);  // not a duplicate: index entry gone
-    auto st = t.stats();
-    CHECK(st.recoveries == 1);
-    CHECK(st.used == 1);
-    check_consistent(t);
-    check_every_slot_usable(t);
-}
-
-TEST_CASE("processes SIGKILLed at random moments never leave the table unusable", "[table]") {
-    HangGuard hang;
-    QuietLog quiet;
-    SegmentGuard seg;
-    const uint32_t CAPACITY = 16, CLIENTS = 24, KILLS = 200, MAX_DELAY_US = 400;
-    auto t = ConnTable::create(seg.name, CAPACITY);
-    std::random_device seed_source;
-    const uint32_t seed = seed_source();
-    INFO("seed " << seed);
-    std::mt19937 rng(seed);
-    for (uint32_t k = 0; k < KILLS; ++k) {
-        int fds[2];
-        REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
-        UniqueFd ready(fds[0]), tell(fds[1]);
-        const uint32_t child_seed = rng();
-        pid_t pid = fork_child([&] {
-            std::mt19937 r(child_seed);
-            FlowView out;
-            for (uint64_t n = 1;; ++n) {
-                SynRecord s = syn_for(client(r() % CLIENTS));
-                switch (r() % 8) {
-                    case 0:
-                        t.insert(s, n);
-                        break;
-                    case 1:
-                        t.adopt(s, getpid(), n);
-                        break;
-                    case 2:
-                        if (auto slot = t.claim(s.client, getpid(), out)) {
-                            t.add_bytes(*slot, 10, 20);
-                            if (r() % 2) t.release(*slot, getpid());
-                        }
-                        break;
-                    case 3:
-                        t.collect(n, 20);
-                        break;
-                    case 4:
-                        t.release_owned_by(getpid());
-                        break;
-                    default:
-                        t.snapshot();
-                        break;
-                }
-                if (n == 1 && write(tell.get(), "r", 1) != 1) return 4;
-            }
-        });
-        tell.reset();
-        char c = 0;
-        REQUIRE(read(ready.get(), &c, 1) == 1);
-        usleep(rng() % MAX_DELAY_US);
-        REQUIRE(kill(pid, SIGKILL) == 0);
-        REQUIRE(wait_child(pid) == 128 + SIGKILL);
-        check_consistent(t);
-    }
-    auto st = t.stats();
-    std::printf("conn_table: %u random SIGKILLs, %llu of them with the lock held\n", KILLS,
-                (unsigned long long)st.recoveries);
-    check_every_slot_usable(t);
-}
