@@ -58,6 +58,7 @@ Engine::Engine(UniqueFd local, size_t expected_lanes, UniqueFd lane_feed, const 
       outbound_(options.chunk_bytes, INITIAL_WINDOW),
       sent_(expected_lanes <= MAX_LANES ? expected_lanes : 0),
       timed_out_(expected_lanes <= MAX_LANES ? expected_lanes : 0, false),
+      delivered_seen_(expected_lanes <= MAX_LANES ? expected_lanes : 0, 0),
       inbound_(std::max(options.reorder_bytes, INITIAL_WINDOW), local_.get()),
       now_ms_(monotonic_ms()),
       start_ms_(now_ms_),
@@ -128,11 +129,13 @@ void Engine::account_waits(bool pass_end) {
         uint64_t waited = last_pass_ms_ ? now_ms_ - last_pass_ms_ : 0;
         if (waited_credit_) result_.credit_wait_ms += waited;
         if (waited_lanes_) result_.lanes_full_ms += waited;
+        if (waited_budget_) result_.budget_wait_ms += waited;
         return;
     }
     last_pass_ms_ = now_ms_;
     waited_credit_ = outbound_.credit_blocked();
-    waited_lanes_ = !outbound_.next_chunk().empty();
+    waited_budget_ = budget_blocked_;
+    waited_lanes_ = !outbound_.next_chunk().empty() && !budget_blocked_;
     result_.reorder_peak = std::max(result_.reorder_peak, inbound_.buffered());
 }
 
@@ -148,8 +151,9 @@ void Engine::update_interest() {
     // A lane the peer finished is only written to until its pending control frames are out
     // (never cut a frame); then it leaves the set, as its EOF would be reported forever.
     // Staged bytes that no lane took: every lane's socket held LANE_NOTSENT_LOWAT unsent, so
-    // wait for the first one to drain below it.
-    bool staged = !outbound_.next_chunk().empty() || sent_.reinjection_queued();
+    // wait for the first one to drain below it. Bytes the budget holds back wait for the
+    // BUDGET_RECHECK_MS timer instead: the lanes are writable, and polling them would spin.
+    bool staged = (!outbound_.next_chunk().empty() && !budget_blocked_) || sent_.reinjection_queued();
     for (auto& lane : lanes_) {
         if (!lane) continue;
         uint32_t out_bit = lane->pending() || (staged && lane->sendable()) ? EPOLLOUT : 0u;
@@ -194,6 +198,7 @@ int Engine::timeout_ms() const {
         if (options_.idle_timeout_ms > 0) consider(last_activity_ms_ + uint64_t(options_.idle_timeout_ms));
         if (missing_lanes() > 0) consider(start_ms_ + uint64_t(std::max(options_.lane_wait_ms, 0)));
         if (lane_checks_due()) consider(last_lane_check_ms_ + LANE_CHECK_MS);
+        if (budget_blocked_) consider(now_ms_ + BUDGET_RECHECK_MS);
         if (options_.keepalive_ms > 0)
             for (const auto& lane : lanes_)
                 if (lane && lane->sendable()) consider(lane->last_send_ms() + uint64_t(options_.keepalive_ms));
@@ -245,6 +250,8 @@ std::string Engine::lane_name(const Lane& lane) const {
 void Engine::teardown() {
     report_progress();
     result_.reinjected = sent_.reinjected_bytes();
+    result_.bottleneck_bytes_per_s = budget_.bottleneck_bytes_per_s();
+    result_.rtt_us = budget_.rtt_us();
     feed_.reset();
     if (!ending_) {
         // Sockets are armed to reset when closed (a killed worker must not fake a clean end);

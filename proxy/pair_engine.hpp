@@ -64,6 +64,12 @@ struct EngineResult {
     uint64_t lanes_full_ms = 0;
     uint64_t reorder_peak = 0;
     uint64_t reinjected = 0;  // payload bytes sent again because their lane timed out
+    // The FlightBudget (pair_flight_budget.hpp): how long staged bytes waited for it, and its
+    // last estimate of the path.
+    uint64_t budget_wait_ms = 0;
+    uint64_t startup_ms = 0;  // when its startup ended, since the flow began; 0: never
+    uint64_t bottleneck_bytes_per_s = 0;
+    uint64_t rtt_us = 0;
 };
 
 // `local`: the connected non-blocking TCP socket of this side (client socket on the near side,

@@ -22,6 +22,7 @@
 #include "pair_engine_inbound.hpp"
 #include "pair_engine_outbound.hpp"
 #include "pair_engine_poll.hpp"
+#include "pair_flight_budget.hpp"
 #include "pair_frame.hpp"
 #include "pair_lane.hpp"
 #include "pair_lane_scheduler.hpp"
@@ -42,6 +43,11 @@ constexpr uint64_t WINDOW_STEP_DIVISOR = 16;
 // and a lane in retransmission-timeout recovery has its unacknowledged chunks sent again on
 // the other lanes. A few getsockopt calls per lane, 20 times a second.
 constexpr uint64_t LANE_CHECK_MS = 50;
+
+// While the FlightBudget holds staged bytes back, the lanes' sockets are writable and say
+// nothing when their acknowledgements free budget: the loop looks again this often. At
+// 50 Mbit/s that is 31 KB, well inside what the lanes hold unsent.
+constexpr uint64_t BUDGET_RECHECK_MS = 5;
 
 class Engine {
 public:
@@ -110,13 +116,18 @@ private:
     OutboundStream outbound_;
     SentChunks sent_;             // copies of DATA until its lane's TCP acknowledged it
     std::vector<bool> timed_out_;  // per lane, as of the last check_lane_health()
+    FlightBudget budget_;
+    std::vector<uint32_t> delivered_seen_;  // per lane: tcpi_delivered at the last check
+    uint64_t delivered_bytes_ = 0;          // all lanes, since they joined the flow
+    uint64_t budget_left_ = UINT64_MAX;     // load_lanes(true): what the budget still allows
+    bool budget_blocked_ = false;           // distribute() stopped at the budget
     uint64_t last_lane_check_ms_ = 0;
     InboundStream inbound_;
     uint64_t announced_ = 0;  // the last WINDOW limit we sent
     uint64_t now_ms_, start_ms_, last_activity_ms_;
     uint64_t closing_heard_ms_ = 0;  // closing: when a lane last brought a byte
     uint64_t last_pass_ms_ = 0;      // account_waits(): the end of the previous pass
-    bool waited_credit_ = false, waited_lanes_ = false;  // what that pass ended waiting for
+    bool waited_credit_ = false, waited_lanes_ = false, waited_budget_ = false;  // what that pass ended waiting for
     bool local_shut_ = false;  // EOF delivered: shutdown(local, SHUT_WR) done
     bool closing_ = false;     // both streams done; lanes shut down, waiting for the peer's
     bool done_ = false;        // clean end reached

@@ -147,6 +147,8 @@ void Engine::on_feed_event() {
 void Engine::add_lane(UniqueFd fd, size_t index) {
     lanes_[index] = std::make_unique<Lane>(std::move(fd), index, now_ms_);
     lanes_[index]->watch().tag = index;
+    // The handshake and the first frames were delivered before the flow's data: not a rate.
+    delivered_seen_[index] = lanes_[index]->path_state().delivered;
 }
 
 size_t Engine::missing_lanes() const {

@@ -35,20 +35,24 @@ void Engine::on_local_event(uint32_t events) {
     }
 }
 
-// Fills loads_ for pick_lane(). A DATA frame may only go to a lane with nothing pending (so
-// that no more than one frame waits behind a stalled lane); a control frame to any lane that
-// can still send, as it is small and the peer needs it soon.
+// Fills loads_ for pick_lane(), and for DATA budget_left_. A DATA frame may only go to a lane
+// with nothing pending (so that no more than one frame waits behind a stalled lane); a control
+// frame to any lane that can still send, as it is small and the peer needs it soon.
 // A lane in timeout recovery takes no DATA, and control frames only when no other lane can.
 void Engine::load_lanes(bool for_data) {
     loads_.assign(lanes_.size(), LaneLoad{});
+    uint64_t held = 0;  // in flight or unsent, over every lane
     for (size_t i = 0; i < lanes_.size(); ++i) {
         const Lane* lane = lanes_[i].get();
-        if (!lane || !lane->sendable() || (for_data && lane->pending() > 0)) continue;
-        if (for_data && timed_out_[i]) continue;
+        if (!lane || !lane->sendable()) continue;
         Lane::SendState st = lane->send_state();
-        if (for_data && st.unsent >= LANE_NOTSENT_LOWAT) continue;
+        held += st.in_flight + st.unsent;
+        if (for_data && (lane->pending() > 0 || timed_out_[i] || st.unsent >= LANE_NOTSENT_LOWAT)) continue;
         loads_[i] = LaneLoad{timed_out_[i] ? UINT64_MAX : st.unsent, true, for_data ? st.room : 0};
     }
+    if (!for_data) return;
+    std::optional<uint64_t> limit = budget_.limit();
+    budget_left_ = !limit ? UINT64_MAX : *limit > held ? *limit - held : 0;
 }
 
 // One DATA frame on lane `lane_index`; false if the lane broke (the flow is failing).
@@ -73,13 +77,32 @@ bool Engine::send_data(size_t lane_index, uint64_t offset, std::span<const uint8
 void Engine::check_lane_health() {
     if (!lane_checks_due() || now_ms_ - last_lane_check_ms_ < LANE_CHECK_MS) return;
     last_lane_check_ms_ = now_ms_;
+    FlightSample sample;
+    sample.now_us = now_ms_ * 1000;
+    sample.sender_busy = !outbound_.next_chunk().empty();
+    uint64_t srtt_sum = 0, carrying = 0;
     for (size_t i = 0; i < lanes_.size(); ++i) {
         const Lane* lane = lanes_[i].get();
         if (!lane || !lane->sendable()) continue;
         sent_.acked(i, lane->acked_bytes());
-        timed_out_[i] = lane->timed_out();
+        Lane::PathState path = lane->path_state();
+        timed_out_[i] = path.timed_out;
         if (timed_out_[i]) sent_.reinject(i);
+        // Unsigned difference: tcpi_delivered wraps after 2^32 segments.
+        delivered_bytes_ += uint64_t(uint32_t(path.delivered - delivered_seen_[i])) * path.mss;
+        delivered_seen_[i] = path.delivered;
+        if (path.min_rtt_us && (!sample.min_rtt_us || path.min_rtt_us < sample.min_rtt_us))
+            sample.min_rtt_us = path.min_rtt_us;
+        if (path.carrying) {
+            srtt_sum += path.srtt_us;
+            ++carrying;
+        }
     }
+    sample.delivered_bytes = delivered_bytes_;
+    sample.srtt_us = carrying ? srtt_sum / carrying : 0;
+    bool was_startup = budget_.in_startup();
+    budget_.on_sample(sample);
+    if (was_startup && !budget_.in_startup()) result_.startup_ms = now_ms_ - start_ms_;
 }
 
 // While copies are held, or a lane is marked timed out (it takes no DATA until a check sees
@@ -105,16 +128,23 @@ void Engine::reinject() {
 // (cut to its congestion window's room when it has some); the scheduler's counts are read once per batch and then advanced by what we
 // gave each lane. What no lane can take now stays staged until a lane drains (EPOLLOUT).
 void Engine::distribute() {
+    budget_blocked_ = false;
     if (outbound_.next_chunk().empty()) return;
     load_lanes(true);
     for (auto chunk = outbound_.next_chunk(); !chunk.empty(); chunk = outbound_.next_chunk()) {
+        if (budget_left_ < MIN_ROOM_BYTES) {
+            budget_blocked_ = true;
+            return;
+        }
         std::optional<size_t> pick = pick_lane(loads_);
         if (!pick) return;
-        // A lane with room gets what its window can send now, not a whole chunk.
+        // A lane with room gets what its window can send now, not a whole chunk; and no frame
+        // goes past the budget.
         uint64_t room = loads_[*pick].room;
-        if (room >= MIN_ROOM_BYTES && room < FRAME_HEADER_BYTES + chunk.size())
-            chunk = chunk.first(size_t(room - FRAME_HEADER_BYTES));
+        uint64_t cut = room >= MIN_ROOM_BYTES ? std::min(room, budget_left_) : budget_left_;
+        if (cut < FRAME_HEADER_BYTES + chunk.size()) chunk = chunk.first(size_t(cut - FRAME_HEADER_BYTES));
         uint64_t offset = outbound_.next_offset();
+        budget_left_ -= std::min<uint64_t>(budget_left_, FRAME_HEADER_BYTES + chunk.size());
         if (!send_data(*pick, offset, chunk)) return;
         sent_.add(*pick, offset, chunk, lanes_[*pick]->given_bytes());
         outbound_.sent(chunk.size());

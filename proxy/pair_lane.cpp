@@ -2,7 +2,7 @@
 
 #include <linux/sockios.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <linux/tcp.h>  // tcp_info with tcpi_delivered, which glibc's copy lacks
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
@@ -107,6 +107,7 @@ Lane::SendState Lane::send_state() const {
     int64_t room = (int64_t(info.tcpi_snd_cwnd) - std::max<int64_t>(in_flight, 0)) * info.tcpi_snd_mss -
                    int64_t(st.unsent);
     st.room = room > 0 ? uint64_t(room) : 0;
+    st.in_flight = uint64_t(std::max<int64_t>(in_flight, 0)) * info.tcpi_snd_mss;
     return st;
 }
 
@@ -116,11 +117,12 @@ uint64_t Lane::acked_bytes() const {
     return uint64_t(outq) >= written_ ? 0 : written_ - uint64_t(outq);
 }
 
-bool Lane::timed_out() const {
+Lane::PathState Lane::path_state() const {
     tcp_info info{};
     socklen_t len = sizeof info;
-    if (getsockopt(fd_.get(), IPPROTO_TCP, TCP_INFO, &info, &len) < 0) return false;
-    return info.tcpi_ca_state == TCP_CA_Loss;
+    if (getsockopt(fd_.get(), IPPROTO_TCP, TCP_INFO, &info, &len) < 0) return {};
+    return PathState{info.tcpi_delivered, info.tcpi_snd_mss, info.tcpi_min_rtt, info.tcpi_rtt,
+                     info.tcpi_unacked > 0, info.tcpi_ca_state == TCP_CA_Loss};
 }
 
 IoResult Lane::read() {

@@ -60,18 +60,30 @@ public:
         // Bytes the congestion window lets leave now (cwnd minus bytes in flight minus
         // unsent); 0 when it is full.
         uint64_t room = 0;
+        // Bytes sent and neither acknowledged, SACKed nor marked lost: the lane's share of
+        // the flow's FlightBudget, with `unsent`.
+        uint64_t in_flight = 0;
     };
     // From TCP_INFO; all zero if that fails.
     SendState send_state() const;
+    struct PathState {
+        uint32_t delivered = 0;   // segments the peer acknowledged or SACKed so far (wraps)
+        uint32_t mss = 0;
+        uint32_t min_rtt_us = 0;  // 0: not measured
+        uint32_t srtt_us = 0;
+        bool carrying = false;    // has bytes in flight
+        // In retransmission-timeout recovery (TCP_CA_Loss): what the lane holds
+        // unacknowledged may take seconds more, so it should be sent again elsewhere.
+        bool timed_out = false;
+    };
+    // From TCP_INFO; all zero if that fails.
+    PathState path_state() const;
     uint64_t last_send_ms() const { return last_send_ms_; }
     // Bytes given to this lane so far (written or pending): the lane byte number of the last
     // byte of the frame just given, for SentChunks.
     uint64_t given_bytes() const { return written_ + pending(); }
     // Of the bytes given, how many the peer's TCP acknowledged (written minus SIOCOUTQ).
     uint64_t acked_bytes() const;
-    // The lane's TCP is recovering from a retransmission timeout (TCP_CA_Loss): what it holds
-    // unacknowledged may take seconds more, so it should be sent again elsewhere.
-    bool timed_out() const;
     // Accepts frames: connected, not shut down by us, peer not finished, no write error.
     bool sendable() const { return fd_.valid() && !shut_ && !eof_ && !broken_; }
 

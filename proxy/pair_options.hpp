@@ -33,11 +33,13 @@ inline FlowOutcome outcome_of(const pair::EngineResult& r) {
     if (r.end == pair::EngineEnd::peer_reset)
         out.summary += std::string(" (") + pair::to_string(pair::RstReason(r.peer_reason)) + ")";
     if (!r.detail.empty()) out.summary += " (" + r.detail + ")";
-    char waits[200];
+    char waits[300];
     snprintf(waits, sizeof waits,
-             "; sender waited %.1f s for credit, %.1f s for full lanes, sent %.1f MB again; reorder peak %.1f MB",
-             double(r.credit_wait_ms) / 1000.0, double(r.lanes_full_ms) / 1000.0, double(r.reinjected) / 1e6,
-             double(r.reorder_peak) / 1e6);
+             "; sender waited %.1f s for credit, %.1f s for full lanes, %.1f s for the flight budget, "
+             "sent %.1f MB again; path %.1f Mbit/s x %.0f ms, startup ended at %.1f s; reorder peak %.1f MB",
+             double(r.credit_wait_ms) / 1000.0, double(r.lanes_full_ms) / 1000.0, double(r.budget_wait_ms) / 1000.0,
+             double(r.reinjected) / 1e6, double(r.bottleneck_bytes_per_s) * 8 / 1e6, double(r.rtt_us) / 1000.0,
+             double(r.startup_ms) / 1000.0, double(r.reorder_peak) / 1e6);
     out.summary += waits;
     return out;
 }
