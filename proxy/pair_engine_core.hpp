@@ -117,8 +117,10 @@ private:
     SentChunks sent_;             // copies of DATA until its lane's TCP acknowledged it
     std::vector<bool> timed_out_;  // per lane, as of the last check_lane_health()
     FlightBudget budget_;
-    std::vector<uint32_t> delivered_seen_;  // per lane: tcpi_delivered at the last check
-    uint64_t delivered_bytes_ = 0;          // all lanes, since they joined the flow
+    std::vector<uint32_t> delivered_at_join_;  // per lane: tcpi_delivered when it joined
+    std::vector<uint32_t> delivered_seen_;     // per lane: tcpi_delivered at the last check
+    uint64_t delivered_bytes_ = 0;             // all lanes, since they joined the flow
+    FlightSample flight_sample_;               // check_lane_health()'s, kept for its buffer
     uint64_t budget_left_ = UINT64_MAX;     // load_lanes(true): what the budget still allows
     bool budget_blocked_ = false;           // distribute() stopped at the budget
     uint64_t last_lane_check_ms_ = 0;

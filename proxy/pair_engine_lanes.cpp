@@ -148,7 +148,7 @@ void Engine::add_lane(UniqueFd fd, size_t index) {
     lanes_[index] = std::make_unique<Lane>(std::move(fd), index, now_ms_);
     lanes_[index]->watch().tag = index;
     // The handshake and the first frames were delivered before the flow's data: not a rate.
-    delivered_seen_[index] = lanes_[index]->path_state().delivered;
+    delivered_at_join_[index] = delivered_seen_[index] = lanes_[index]->path_state().delivered;
 }
 
 size_t Engine::missing_lanes() const {

@@ -77,10 +77,10 @@ bool Engine::send_data(size_t lane_index, uint64_t offset, std::span<const uint8
 void Engine::check_lane_health() {
     if (!lane_checks_due() || now_ms_ - last_lane_check_ms_ < LANE_CHECK_MS) return;
     last_lane_check_ms_ = now_ms_;
-    FlightSample sample;
+    FlightSample& sample = flight_sample_;
     sample.now_us = now_ms_ * 1000;
     sample.sender_busy = !outbound_.next_chunk().empty();
-    uint64_t srtt_sum = 0, carrying = 0;
+    sample.lanes.clear();
     for (size_t i = 0; i < lanes_.size(); ++i) {
         const Lane* lane = lanes_[i].get();
         if (!lane || !lane->sendable()) continue;
@@ -88,18 +88,13 @@ void Engine::check_lane_health() {
         Lane::PathState path = lane->path_state();
         timed_out_[i] = path.timed_out;
         if (timed_out_[i]) sent_.reinject(i);
-        // Unsigned difference: tcpi_delivered wraps after 2^32 segments.
+        // Unsigned differences: tcpi_delivered wraps after 2^32 segments.
         delivered_bytes_ += uint64_t(uint32_t(path.delivered - delivered_seen_[i])) * path.mss;
         delivered_seen_[i] = path.delivered;
-        if (path.min_rtt_us && (!sample.min_rtt_us || path.min_rtt_us < sample.min_rtt_us))
-            sample.min_rtt_us = path.min_rtt_us;
-        if (path.carrying) {
-            srtt_sum += path.srtt_us;
-            ++carrying;
-        }
+        sample.lanes.push_back(LaneReading{path.min_rtt_us, path.srtt_us,
+                                           uint32_t(path.delivered - delivered_at_join_[i]), path.carrying});
     }
     sample.delivered_bytes = delivered_bytes_;
-    sample.srtt_us = carrying ? srtt_sum / carrying : 0;
     bool was_startup = budget_.in_startup();
     budget_.on_sample(sample);
     if (was_startup && !budget_.in_startup()) result_.startup_ms = now_ms_ - start_ms_;

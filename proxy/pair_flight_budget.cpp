@@ -4,10 +4,39 @@
 
 namespace pepsal::pair {
 
+namespace {
+bool trusted(const LaneReading& l) { return l.flow_segments >= RTT_TRUST_SEGMENTS && l.srtt_us > 0; }
+}  // namespace
+
+uint64_t lanes_rtt_us(std::vector<LaneReading>& lanes) {
+    auto usable = [](const LaneReading& l) { return trusted(l) && l.min_rtt_us > 0 && 2 * l.min_rtt_us >= l.srtt_us; };
+    auto end = std::partition(lanes.begin(), lanes.end(), usable);
+    if (end == lanes.begin()) return 0;
+    auto mid = lanes.begin() + (end - lanes.begin()) / 2;
+    std::nth_element(lanes.begin(), mid, end,
+                     [](const LaneReading& a, const LaneReading& b) { return a.min_rtt_us < b.min_rtt_us; });
+    return mid->min_rtt_us;
+}
+
+uint64_t lanes_srtt_us(const std::vector<LaneReading>& lanes) {
+    uint64_t sum = 0, n = 0;
+    for (const auto& l : lanes)
+        if (trusted(l) && l.carrying) {
+            sum += l.srtt_us;
+            ++n;
+        }
+    return n ? sum / n : 0;
+}
+
 uint64_t FlightBudget::round_us() const { return std::max(rtt_us_, MIN_ROUND_US); }
 
-void FlightBudget::on_sample(const FlightSample& s) {
-    if (s.min_rtt_us) rtt_us_ = s.min_rtt_us;
+void FlightBudget::on_sample(FlightSample& s) {
+    uint64_t srtt = lanes_srtt_us(s.lanes);
+    if (srtt && (!srtt_floor_us_ || srtt < srtt_floor_us_)) srtt_floor_us_ = srtt;
+    if (uint64_t rtt = lanes_rtt_us(s.lanes))
+        rtt_us_ = rtt;
+    else if (srtt_floor_us_)
+        rtt_us_ = srtt_floor_us_;
     if (!started_) {
         // Until the first delivery every rate would be zero, which says nothing about the path.
         if (s.delivered_bytes == 0 || rtt_us_ == 0) return;
@@ -16,8 +45,7 @@ void FlightBudget::on_sample(const FlightSample& s) {
     }
     history_.push_back(Point{s.now_us, s.delivered_bytes, s.sender_busy});
     round_busy_ = round_busy_ || s.sender_busy;
-    if (startup_ && s.sender_busy && s.srtt_us &&
-        double(s.srtt_us) > double(rtt_us_) * (1 + STARTUP_QUEUE_LIMIT))
+    if (startup_ && s.sender_busy && srtt && double(srtt) > double(rtt_us_) * (1 + STARTUP_QUEUE_LIMIT))
         startup_ = false;
 
     uint64_t window = round_us();
@@ -62,10 +90,9 @@ void FlightBudget::check_full_pipe(bool busy_round) {
 }
 
 std::optional<uint64_t> FlightBudget::limit() const {
-    if (max_rate_.empty() || rtt_us_ == 0) return std::nullopt;
-    double gain = startup_ ? STARTUP_GAIN : STEADY_GAIN;
+    if (startup_ || max_rate_.empty() || rtt_us_ == 0) return std::nullopt;
     double bdp = double(bottleneck_bytes_per_s()) * double(rtt_us_) / 1e6;
-    return std::max(MIN_BUDGET_BYTES, uint64_t(gain * bdp));
+    return std::max(MIN_BUDGET_BYTES, uint64_t(STEADY_GAIN * bdp));
 }
 
 }  // namespace pepsal::pair

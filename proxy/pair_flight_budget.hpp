@@ -15,51 +15,76 @@
 // The budget is BBR's model applied to the flow as a whole: the bottleneck rate is the
 // largest delivery rate (bytes the peer's TCP acknowledged or SACKed, over all lanes) measured
 // over one round trip, within the last BW_WINDOW_ROUNDS round trips; the round trip is the
-// smallest min RTT of any lane. The budget is gain x rate x RTT. During startup the gain is
-// STARTUP_GAIN, so the flow may double its bytes in flight every round trip as the lanes' own
-// BBR startup does; startup ends when the rate stopped growing by FULL_BW_GROWTH for
-// FULL_BW_ROUNDS round trips in which the sender had more to send, or when the lanes' smoothed
-// RTT shows a queue of STARTUP_QUEUE_LIMIT round trips building. Then the gain is STEADY_GAIN:
-// enough above one BDP to keep the link busy through a lane's recovery and to notice more
-// bandwidth (the delivery rate rises with the extra bytes, and the budget with it), far enough
-// below the lanes' own windows to leave the bottleneck's queue mostly empty.
+// lanes' min RTT (see lanes_rtt_us) or, while no lane's can be trusted, the smallest mean
+// smoothed RTT the flow's lanes showed, which startup measures before a queue builds. During startup there is no budget: the lanes' own BBR startup
+// grows the flow as fast as it can (a budget of even 2.89 x rate x RTT held it back, as it
+// counts the bytes queued in the lanes, up to 128 KiB each). Startup ends when the rate
+// stopped growing by FULL_BW_GROWTH for FULL_BW_ROUNDS round trips in which the sender had
+// more to send, or as soon as the lanes' smoothed RTT shows a queue of STARTUP_QUEUE_LIMIT
+// round trips building, which on the lab's link came 1 s before the rate plateau was certain.
+// From then on the budget is STEADY_GAIN x rate x RTT: enough above one BDP to keep the link
+// busy through a lane's recovery and to notice more bandwidth (the delivery rate rises with
+// the extra bytes, and the budget with it), far enough below the lanes' own windows to leave
+// the bottleneck's queue mostly empty.
 //
 // Samples taken while the sender had nothing waiting (the application is slower than the
 // path) say nothing about the path: they may raise the estimate but never let the old one
 // expire, and the estimate ages by round trips with a busy sender, not by time, so a flow
-// that pauses resumes at the rate it had. Until the first full round trip of deliveries there is no budget: the lanes' own
-// congestion windows rule, so a small response still leaves in their initial windows at once.
+// that pauses resumes at the rate it had.
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <vector>
 
 namespace pepsal::pair {
 
-constexpr double STARTUP_GAIN = 2.89;         // 2 / ln 2, BBR's startup gain
 constexpr double STEADY_GAIN = 1.3;           // budget / BDP after startup
 constexpr double FULL_BW_GROWTH = 1.25;       // a round trip that grew the rate less ...
 constexpr int FULL_BW_ROUNDS = 3;             // ... this many times: the pipe is full
-constexpr double STARTUP_QUEUE_LIMIT = 0.5;   // queueing delay, in RTTs, that ends startup
+constexpr double STARTUP_QUEUE_LIMIT = 0.25;  // queueing delay, in RTTs, that ends startup
 constexpr uint64_t BW_WINDOW_ROUNDS = 10;     // round trips the rate estimate is kept
 constexpr uint64_t MIN_ROUND_US = 200'000;    // shortest measuring window (short paths)
 constexpr uint64_t MIN_BUDGET_BYTES = 256 * 1024;  // never less than this in flight
+
+constexpr uint64_t RTT_TRUST_SEGMENTS = 64;   // a lane's RTTs count once it delivered this many
+
+// One lane's TCP_INFO, as the budget needs it.
+struct LaneReading {
+    uint64_t min_rtt_us = 0;     // tcpi_min_rtt; 0: none
+    uint64_t srtt_us = 0;        // tcpi_rtt
+    uint64_t flow_segments = 0;  // segments it delivered (acknowledged or SACKed) for this flow
+    bool carrying = false;       // has bytes in flight
+};
 
 // One reading of every lane of a flow.
 struct FlightSample {
     uint64_t now_us = 0;
     uint64_t delivered_bytes = 0;  // total over all lanes since the flow began; never decreases
-    uint64_t min_rtt_us = 0;       // smallest min RTT of any lane; 0: none measured yet
-    uint64_t srtt_us = 0;          // mean smoothed RTT of the lanes carrying data; 0: none
     bool sender_busy = false;      // bytes were waiting that no lane (or the budget) took
+    std::vector<LaneReading> lanes;
 };
+
+// The lanes' round-trip time without queueing: the median min RTT of the lanes whose RTTs can
+// be trusted, 0 if none can. A lane's RTTs count once it delivered RTT_TRUST_SEGMENTS of the
+// flow (before that its smoothed RTT is left from its handshake and keepalives), and its min
+// RTT only while it is at least half its smoothed RTT: the kernel keeps a min RTT for 5
+// minutes, and a lane opened before the path changed (the lab's tests switch the emulator
+// on under running instances; a terrestrial backup fails over to the satellite) or whose
+// handshake needed retransmissions (seen at 3 % loss: 0.024 ms on a 600 ms path) reports
+// one that is far too small, which would shrink the budget to its floor. The median, not the
+// smallest, for the same reason. Reorders `lanes`.
+uint64_t lanes_rtt_us(std::vector<LaneReading>& lanes);
+// Mean smoothed RTT of the trusted lanes carrying data; 0 if none.
+uint64_t lanes_srtt_us(const std::vector<LaneReading>& lanes);
 
 class FlightBudget {
 public:
-    void on_sample(const FlightSample& s);
+    // Reorders s.lanes.
+    void on_sample(FlightSample& s);
 
-    // Bytes the flow may have in its lanes; std::nullopt while there is no estimate yet.
+    // Bytes the flow may have in its lanes; std::nullopt during startup (no limit).
     std::optional<uint64_t> limit() const;
 
     bool in_startup() const { return startup_; }
@@ -84,6 +109,7 @@ private:
     std::deque<Point> history_;         // readings of the last round trip, oldest first
     std::deque<RateSample> max_rate_;   // decreasing rates: front is the window's maximum
     uint64_t rtt_us_ = 0;
+    uint64_t srtt_floor_us_ = 0;  // the smallest lanes_srtt_us() of the flow
     bool started_ = false;    // deliveries began: history_ counts from there
     bool startup_ = true;
     uint64_t round_start_us_ = 0;

@@ -76,7 +76,7 @@ far_killed_mid_run() {
 wrong_key_refused() {
     pep_stop pepa >/dev/null
     make_key "$PEP_DIR/otherkey"
-    NEAR_KEY=$PEP_DIR/otherkey start_near peer-fallback=reset warm-lanes=8 || return 1
+    NEAR_KEY=$PEP_DIR/otherkey start_near peer-fallback=reset warm-lanes=16 || return 1
     sleep 2
     grep -q "lane from $TB_PEPA_SAT_V4:[0-9]* closed: .*keys differ" "$PEP_DIR/pepb.log" ||
         { echo "pepB did not log the refused lane"; grep "lane from" "$PEP_DIR/pepb.log" | tail -8; return 1; }
@@ -94,6 +94,31 @@ not_allowed_refused() {
     before=$(grep -c 'lanes to peer .* authenticated' "$PEP_DIR/pepa.log")
     pep_stop pepb >/dev/null
     start_far && lanes_ready $((before + 1))
+}
+
+# Field NAME of the emulator's counter line for DIR (down|up), since it last started.
+emu_field() { testbed_emu_stats | grep "dir=$1 " | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
+# The flight budget at work, across the lossy link: pepB's flow end reports that the budget
+# took over after startup and held bytes back, with a path estimate near the emulator's
+# 50 Mbit/s and 600 ms; and the bottleneck's queue dropped few packets (16 BBR lanes left to
+# themselves kept it overfull: 12.8 % of packets dropped there over a 60 s stream).
+flight_budget_measures_the_path() {
+    local line rate rtt startup waited packets drops
+    LOSS=0.01 testbed_profile lossy >/dev/null || return 1
+    client download --to "$TB_SERVER_V4:5201" --bytes 60M || return 1
+    sleep 0.5
+    line=$(grep "via peer $TB_PEPA_SAT_V4: closed" "$PEP_DIR/pepb.log" | grep 'MB again' | tail -1)
+    echo "pepB: $line"
+    waited=$(sed -n 's/.* \([0-9.]*\) s for the flight budget.*/\1/p' <<<"$line")
+    rate=$(sed -n 's/.*path \([0-9.]*\) Mbit\/s x.*/\1/p' <<<"$line")
+    rtt=$(sed -n 's/.*Mbit\/s x \([0-9]*\) ms.*/\1/p' <<<"$line")
+    startup=$(sed -n 's/.*startup ended at \([0-9.]*\) s.*/\1/p' <<<"$line")
+    packets=$(emu_field down packets) drops=$(emu_field down dropped_queue)
+    echo "emulator: $drops of $packets packets dropped at the queue"
+    awk -v w="$waited" -v r="$rate" -v t="$rtt" -v s="$startup" -v p="$packets" -v d="$drops" 'BEGIN {
+        ok = w > 0 && s > 0 && r >= 40 && r <= 55 && t >= 590 && t <= 660 && p > 30000 && d < 0.03 * p
+        exit !ok }'
 }
 
 garbage_on_pair_port() {
@@ -129,6 +154,7 @@ for loss in 0.01 0.05; do
     # Correctness does not depend on exact link timing; a loaded machine only shifts it.
     testbed_emu_check >/dev/null || echo "  note: the emulator fell behind at $loss loss (machine busy)"
 done
+check "flight budget: 60M download at 1 % loss, path measured, bottleneck queue kept" flight_budget_measures_the_path
 testbed_profile none >/dev/null
 # Last: failed handshakes count against pepA's address (rate limit), so nothing may follow
 # that needs pepA's lanes within a minute.

@@ -12,20 +12,26 @@ namespace {
 constexpr uint64_t STEP_US = 50'000;  // the engine's LANE_CHECK_MS
 constexpr uint64_t RTT_US = 600'000;
 
-// Feeds readings every 50 ms for `us` microseconds at `bytes_per_s` delivered.
+constexpr size_t LANES = 8;
+
+// Feeds readings of LANES lanes every 50 ms for `us` microseconds at `bytes_per_s` delivered.
 struct Feeder {
     FlightBudget budget;
     uint64_t now_us = 1'000'000;
     uint64_t delivered = 0;
     uint64_t srtt_us = RTT_US;
+    uint64_t min_rtt_us = RTT_US;
+    uint64_t segments = 1000;  // per lane: enough for its RTTs to count
 
     void run(uint64_t us, uint64_t bytes_per_s, bool busy = true) {
         for (uint64_t end = now_us + us; now_us < end;) {
             now_us += STEP_US;
             delivered += bytes_per_s * STEP_US / 1'000'000;
-            budget.on_sample(FlightSample{now_us, delivered, RTT_US, srtt_us, busy});
+            FlightSample s{now_us, delivered, busy, std::vector<LaneReading>(LANES, lane())};
+            budget.on_sample(s);
         }
     }
+    LaneReading lane() const { return LaneReading{min_rtt_us, srtt_us, segments, true}; }
 };
 
 constexpr uint64_t RATE = 6'000'000;  // bytes/s: 48 Mbit/s
@@ -33,19 +39,17 @@ constexpr double BDP = double(RATE) * double(RTT_US) / 1e6;
 
 }  // namespace
 
-TEST_CASE("flight budget: no limit before a round trip of deliveries", "[pair][budget]") {
+TEST_CASE("flight budget: no limit during startup", "[pair][budget]") {
     Feeder f;
-    f.budget.on_sample(FlightSample{f.now_us, 0, RTT_US, RTT_US, true});
-    CHECK_FALSE(f.budget.limit());
     f.run(RTT_US, 0);  // nothing delivered yet: a fresh flow's first round trip
-    CHECK_FALSE(f.budget.limit());
+    CHECK(f.budget.bottleneck_bytes_per_s() == 0);
     f.run(RTT_US - STEP_US, RATE);  // deliveries began, but not one round trip of them
-    CHECK_FALSE(f.budget.limit());
+    CHECK(f.budget.bottleneck_bytes_per_s() == 0);
     f.run(2 * STEP_US, RATE);
-    REQUIRE(f.budget.limit());
-    CHECK(f.budget.in_startup());
-    CHECK(double(*f.budget.limit()) == Approx(STARTUP_GAIN * BDP).epsilon(0.1));
+    CHECK(double(f.budget.bottleneck_bytes_per_s()) == Approx(double(RATE)).epsilon(0.1));
     CHECK(f.budget.rtt_us() == RTT_US);
+    CHECK(f.budget.in_startup());
+    CHECK_FALSE(f.budget.limit());
 }
 
 TEST_CASE("flight budget: startup ends when the rate stops growing", "[pair][budget]") {
@@ -73,11 +77,20 @@ TEST_CASE("flight budget: a growing queue ends startup", "[pair][budget]") {
     Feeder f;
     f.run(2 * RTT_US, RATE / 4);
     REQUIRE(f.budget.in_startup());
-    f.srtt_us = RTT_US * 3 / 2 + STEP_US;  // more than half a round trip of queueing delay
+    f.srtt_us = RTT_US * 5 / 4 + STEP_US;  // more than a quarter round trip of queueing delay
     f.run(STEP_US, RATE / 4, false);        // ... but not while the sender is idle
     CHECK(f.budget.in_startup());
     f.run(STEP_US, RATE / 4);
     CHECK_FALSE(f.budget.in_startup());
+}
+
+TEST_CASE("flight budget: the RTT of idle lanes is not a queue", "[pair][budget]") {
+    Feeder f;
+    f.srtt_us = 2 * RTT_US;  // left from handshakes and keepalives before the flow's data
+    f.segments = RTT_TRUST_SEGMENTS - 1;
+    f.run(RTT_US, 0);
+    f.run(RTT_US / 2, RATE / 8);
+    CHECK(f.budget.in_startup());
 }
 
 TEST_CASE("flight budget: the estimate ages only with a busy sender", "[pair][budget]") {
@@ -109,6 +122,41 @@ TEST_CASE("flight budget: a pause is not measured as a slow rate", "[pair][budge
     f.now_us += 30 * RTT_US;  // no readings: the engine had nothing in flight
     f.run(RTT_US / 2, RATE / 20);  // the first half round trip after it, slow
     CHECK(*f.budget.limit() == full);
+}
+
+TEST_CASE("flight budget: the lanes' RTT is the median of their trusted min RTTs", "[pair][budget]") {
+    auto lane = [](uint64_t min_rtt, uint64_t srtt = 700'000, uint64_t segments = 100) {
+        return LaneReading{min_rtt, srtt, segments, true};
+    };
+    std::vector<LaneReading> none;
+    CHECK(lanes_rtt_us(none) == 0);
+    // A lane whose handshake needed retransmissions reports microseconds.
+    std::vector<LaneReading> bogus{lane(600'400), lane(24), lane(600'000), lane(601'000), lane(600'200)};
+    CHECK(lanes_rtt_us(bogus) == 600'400);  // the upper median of the four sane lanes
+    // The path changed under the lanes: every min RTT is from before, far below the RTT now.
+    std::vector<LaneReading> stale(4, lane(50, 600'000));
+    CHECK(lanes_rtt_us(stale) == 0);
+    CHECK(lanes_srtt_us(stale) == 600'000);
+    // Lanes that delivered too little of the flow count for nothing, their srtt neither.
+    std::vector<LaneReading> fresh{lane(600'000, 650'000, 5), lane(590'000, 2'000'000, 5)};
+    CHECK(lanes_rtt_us(fresh) == 0);
+    CHECK(lanes_srtt_us(fresh) == 0);
+    fresh.push_back(lane(610'000, 640'000, RTT_TRUST_SEGMENTS));
+    CHECK(lanes_rtt_us(fresh) == 610'000);
+    CHECK(lanes_srtt_us(fresh) == 640'000);
+}
+
+TEST_CASE("flight budget: stale min RTTs give way to the smallest smoothed RTT", "[pair][budget]") {
+    Feeder f;
+    f.min_rtt_us = 50;  // left from before the path changed
+    f.srtt_us = RTT_US + 20'000;
+    f.run(3 * RTT_US, RATE / 2);
+    CHECK(f.budget.rtt_us() == RTT_US + 20'000);
+    f.srtt_us = 2 * RTT_US;  // a queue builds: the floor stays
+    f.run(10 * RTT_US, RATE);
+    REQUIRE(f.budget.limit());
+    CHECK(f.budget.rtt_us() == RTT_US + 20'000);
+    CHECK(double(*f.budget.limit()) == Approx(STEADY_GAIN * RATE * (RTT_US + 20'000) / 1e6).epsilon(0.05));
 }
 
 TEST_CASE("flight budget: never below its floor", "[pair][budget]") {

@@ -249,6 +249,10 @@ bench_pair_settings() {
 # where the kernel has it) with extra key=value settings from BENCH_PEP_ARGS.
 bench_pep_up() {
     local name
+    if [[ -n ${BENCH_LANE_INITCWND:-} && $1 == pair* ]]; then  # EXPERIMENT
+        ip -n "$(tb_ns pepa)" route change default via "$TB_SAT_PEPA_V4" initcwnd "$BENCH_LANE_INITCWND" initrwnd "$BENCH_LANE_INITCWND"
+        ip -n "$(tb_ns pepb)" route change default via "$TB_SAT_PEPB_V4" initcwnd "$BENCH_LANE_INITCWND" initrwnd "$BENCH_LANE_INITCWND"
+    fi
     for name in $(bench_deployment_peps "$1"); do
         : >"$PEP_DIR/$name.log"  # a fresh log per start: the lane check below reads it
         # Info level: one line per flow end, which the satellite bench keeps per run (a

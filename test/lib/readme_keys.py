@@ -12,7 +12,7 @@ for k, d, m in keys:
         lines.append(" " * 40 + w)
 readme = open('README').read()
 start = readme.index("    key                default          meaning")
-end = readme.index("\n\nFirewall rules")
+end = readme.index("\n\n", start)  # the table ends at the first blank line
 new = readme[:start] + "\n".join(lines) + readme[end:]
 if '--check' in sys.argv:
     print("same" if new == readme else "differs")
