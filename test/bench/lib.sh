@@ -247,12 +247,20 @@ bench_pair_settings() {
 
 # Starts the deployment's pepsal instances (default configuration: BBR on every socket
 # where the kernel has it) with extra key=value settings from BENCH_PEP_ARGS.
+# Pair deployments with BENCH_LANE_INITCWND=N: the routes between pepa and pepb get initial
+# congestion and receive windows of N segments (README, "Tuning"), so the lanes, which are
+# opened before each deployment's runs, start with them. Other deployments keep the defaults.
+_bench_lane_routes() {  # DEPLOYMENT up|down
+    [[ -n ${BENCH_LANE_INITCWND:-} && $1 == pair* ]] || return 0
+    local metrics=()
+    [[ $2 == up ]] && metrics=(initcwnd "$BENCH_LANE_INITCWND" initrwnd "$BENCH_LANE_INITCWND")
+    ip -n "$(tb_ns pepa)" route change default via "$TB_SAT_PEPA_V4" "${metrics[@]}" &&
+        ip -n "$(tb_ns pepb)" route change default via "$TB_SAT_PEPB_V4" "${metrics[@]}"
+}
+
 bench_pep_up() {
     local name
-    if [[ -n ${BENCH_LANE_INITCWND:-} && $1 == pair* ]]; then  # EXPERIMENT
-        ip -n "$(tb_ns pepa)" route change default via "$TB_SAT_PEPA_V4" initcwnd "$BENCH_LANE_INITCWND" initrwnd "$BENCH_LANE_INITCWND"
-        ip -n "$(tb_ns pepb)" route change default via "$TB_SAT_PEPB_V4" initcwnd "$BENCH_LANE_INITCWND" initrwnd "$BENCH_LANE_INITCWND"
-    fi
+    _bench_lane_routes "$1" up || return 1
     for name in $(bench_deployment_peps "$1"); do
         : >"$PEP_DIR/$name.log"  # a fresh log per start: the lane check below reads it
         # Info level: one line per flow end, which the satellite bench keeps per run (a
@@ -275,6 +283,7 @@ bench_pep_up() {
 bench_pep_down() {
     local name
     for name in $(bench_deployment_peps "$1"); do pep_stop "$name" >/dev/null 2>&1; done
+    _bench_lane_routes "$1" down
     return 0
 }
 

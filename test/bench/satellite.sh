@@ -25,6 +25,8 @@
 #                      its "fell behind" verdict [linkemu's default, 2 ms]
 #   BENCH_REPORT_ONLY=1  measure nothing: rebuild medians, table and plot from $OUT/satellite.csv
 #   BENCH_PEP_ARGS     extra pepsal settings, key=value ... (e.g. "client-sndbuf=8m") []
+#   BENCH_LANE_INITCWND  pair deployments: initcwnd/initrwnd N on the routes between pepa and
+#                      pepb (README, "Tuning") []
 #   BENCH_QUICK=1      quick mode: BENCH_REPS=1, BENCH_STREAM_SECS=20, BENCH_SIZES="100K stream"
 #                      (knobs set explicitly still win)
 #   OUT                output directory [$BUILD/bench]
