@@ -63,7 +63,9 @@ Engine::Engine(UniqueFd local, size_t expected_lanes, UniqueFd lane_feed, const 
       inbound_(std::max(options.reorder_bytes, INITIAL_WINDOW), local_.get()),
       now_ms_(monotonic_ms()),
       start_ms_(now_ms_),
-      last_activity_ms_(now_ms_) {}
+      last_activity_ms_(now_ms_) {
+    budget_.seed(options.path_bytes_per_s, options.path_rtt_us);
+}
 
 EngineResult Engine::run(std::vector<UniqueFd> lanes) {
     try {
@@ -244,8 +246,9 @@ std::string Engine::lane_name(const Lane& lane) const {
     return "lane " + std::to_string(lane.index()) + "/" + std::to_string(expected_);
 }
 
-// A clean end closes everything gracefully: the lanes are shut down already (and drained here,
-// in case the closing wait ran out), `local` saw both FINs. Any other end resets `local`, and
+// A clean end closes everything gracefully: the lanes carried DONE both ways (or the closing
+// wait ran out; they are drained here) and are kept for the next flow when the caller asked,
+// `local` saw both FINs. Any other end resets `local`, and
 // tells the peer why on every lane that can still carry a frame, unless the peer is the one
 // that reset.
 void Engine::teardown() {
@@ -260,6 +263,11 @@ void Engine::teardown() {
         result_.end = EngineEnd::closed;
         for (auto& lane : lanes_) {
             if (!lane) continue;
+            if (options_.keep_lanes && lane->released()) {
+                poller_->set(lane->watch(), std::nullopt);
+                result_.released.push_back(lane->take_fd());
+                continue;
+            }
             disarm_reset_on_close(lane->fd());
             lane->close_gracefully();
         }

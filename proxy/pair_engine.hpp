@@ -36,6 +36,14 @@ struct EngineOptions {
     const volatile sig_atomic_t* stop = nullptr;  // set → reset everything, EngineEnd::stopped
     const sigset_t* wait_mask = nullptr;          // for epoll_pwait
     std::function<void(uint64_t, uint64_t)> on_progress;  // (local→peer, peer→local) deltas
+    // At a clean end, return the lanes that carried DONE both ways in EngineResult::released
+    // (for the next flow) instead of closing them.
+    bool keep_lanes = false;
+    // What an earlier flow measured of the path towards the peer (EngineResult's
+    // bottleneck_bytes_per_s and rtt_us): the flight budget starts from it instead of
+    // leaving the first round trips to the lanes' startup. 0: nothing known.
+    uint64_t path_bytes_per_s = 0;
+    uint64_t path_rtt_us = 0;
 };
 
 enum class EngineEnd {
@@ -70,6 +78,7 @@ struct EngineResult {
     uint64_t startup_ms = 0;  // when its startup ended, since the flow began; 0: never
     uint64_t bottleneck_bytes_per_s = 0;
     uint64_t rtt_us = 0;
+    std::vector<UniqueFd> released;  // EngineOptions::keep_lanes: lanes free for another flow
 };
 
 // `local`: the connected non-blocking TCP socket of this side (client socket on the near side,

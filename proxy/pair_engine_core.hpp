@@ -97,6 +97,8 @@ private:
     void read_lane(Lane& lane);
     void on_frame(Lane& lane, const Frame& frame);
     void on_lane_eof(Lane& lane);
+    void on_lane_done(Lane& lane);
+    void peer_finished(Lane& lane, const char* what);
     void lane_broke(Lane& lane, const char* call, int err);
     bool lanes_needed() const;
     void on_feed_event();

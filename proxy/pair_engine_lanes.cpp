@@ -32,10 +32,12 @@ void Engine::on_lane_event(Lane& lane, uint32_t events) {
 }
 
 // One read per wake-up and lane, so that a fast lane cannot starve the others; the lane is
-// never left unread (the peer's credit guarantees we can hold whatever it sent).
+// never left unread (the peer's credit guarantees we can hold whatever it sent). Once we sent
+// DONE the peer may follow its own DONE with the next flow's first frame on the same lane: from
+// then on reads stop at frame boundaries, so that the peer's DONE is the last byte we take.
 void Engine::read_lane(Lane& lane) {
     if (lane.eof()) return;
-    IoResult r = lane.read();
+    IoResult r = closing_ ? lane.read(lane.decoder().wanted()) : lane.read();
     if (r.err) {
         lane_broke(lane, "read", r.err);
         return;
@@ -70,6 +72,7 @@ void Engine::on_frame(Lane& lane, const Frame& frame) {
         case FrameType::fin: err = inbound_.on_fin(h.seq); break;
         case FrameType::window: outbound_.raise_limit(h.seq); break;
         case FrameType::keepalive: break;
+        case FrameType::done: on_lane_done(lane); return;
         case FrameType::rst: {
             RstReason reason;
             if (PayloadError e = parse_rst(frame.payload, reason); e != PayloadError::none)
@@ -89,14 +92,30 @@ void Engine::on_frame(Lane& lane, const Frame& frame) {
                                             std::to_string(h.seq) + ": " + to_string(err));
 }
 
-// The peer ends its lanes only once it has both streams complete, which needs our FIN and
-// every byte before it in its lanes: an EOF earlier than that is a lane that broke.
+// The peer ends its lanes (DONE) only once it has both streams complete, which needs our FIN
+// and every byte before it in its lanes: a DONE or an EOF earlier than that is a lane that
+// broke or a peer that is wrong.
 void Engine::on_lane_eof(Lane& lane) {
     lane.set_eof();
     if (lane.decoder().buffered() != 0) {
         fail(EngineEnd::protocol_error, lane_name(lane) + ": EOF inside a frame");
         return;
     }
+    peer_finished(lane, "closed by the peer");
+}
+
+// The peer sends nothing after its DONE until it has ours, which it cannot have before we
+// close: bytes behind it are a protocol error.
+void Engine::on_lane_done(Lane& lane) {
+    lane.set_done_received();
+    if (lane.decoder().buffered() != 0 && !closing_) {
+        fail(EngineEnd::protocol_error, lane_name(lane) + ": frames after DONE");
+        return;
+    }
+    peer_finished(lane, "DONE from the peer");
+}
+
+void Engine::peer_finished(Lane& lane, const char* what) {
     if (fin_sent()) return;
     // The peer shuts its lanes only once our whole stream, FIN included, was delivered on its
     // side. With our FIN given to a lane and the peer's stream complete here, this EOF is that
@@ -106,7 +125,7 @@ void Engine::on_lane_eof(Lane& lane) {
         peer_done_ = true;
         return;
     }
-    fail(EngineEnd::lane_failed, lane_name(lane) + " closed by the peer before the flow ended");
+    fail(EngineEnd::lane_failed, lane_name(lane) + ": " + what + " before the flow ended");
 }
 
 // Nothing more is needed from the lanes once our FIN and all our DATA were written and the
@@ -161,11 +180,12 @@ size_t Engine::missing_lanes() const {
 // Starts the closing once both streams are done, ends it once the peer closed every lane, and
 // fails the flow when every lane ended but the peer's stream is still incomplete.
 void Engine::check_lanes() {
-    // Shutting a lane down cuts whatever it still has pending: wait until nothing is.
+    // DONE goes behind whatever a lane has pending, and a lane with stream bytes pending is
+    // cut: wait until nothing is.
     if (!closing_ && fin_sent() && local_shut_ && all_flushed()) start_closing();
     bool all_ended = missing_lanes() == 0 || closing_;
     for (const auto& lane : lanes_)
-        if (lane && !lane->eof()) all_ended = false;
+        if (lane && (!lane->eof() || (closing_ && lane->pending() > 0))) all_ended = false;
     if (!all_ended) return;
     if (closing_)
         done_ = true;
@@ -173,23 +193,24 @@ void Engine::check_lanes() {
         fail(EngineEnd::lane_failed, "every lane closed before the peer's stream was complete");
 }
 
-// Both streams are complete here. Shutting our side of every lane tells the peer we are done
-// too; reading on until the peer does the same lets both close without a TCP RST hitting
-// anything still in flight. `local` stays open until then, so that an RST the peer sends
-// because it failed to deliver our bytes still reaches the application.
+// Both streams are complete here. DONE on every lane tells the peer we are done too; reading
+// on until the peer's DONE lets both sides hand the lanes, idle and whole, to the next flow
+// (EngineOptions::keep_lanes) or close them without a TCP RST hitting anything in flight.
+// `local` stays open until then, so that an RST the peer sends because it failed to deliver
+// our bytes still reaches the application.
 void Engine::start_closing() {
     closing_ = true;
     closing_heard_ms_ = now_ms_;
-    // A lane with bytes still pending (only after peer_done_, see all_flushed()) cannot be shut
+    // A lane with bytes still pending (only after peer_done_, see all_flushed()) cannot end
     // without cutting a frame, which the peer would take for a protocol error: it is reset.
     for (auto& lane : lanes_) {
         if (!lane) continue;
         if (lane->pending() > 0) {
             poller_->set(lane->watch(), std::nullopt);  // before its fd number is free again
             lane->cut();
+        } else if (lane->send_done(now_ms_) != 0) {
+            lane->set_eof();  // broken: nothing more to wait for on it
         }
-        else
-            lane->shutdown_write();
     }
     if (feed_) {
         poller_->set(feed_watch_, std::nullopt);

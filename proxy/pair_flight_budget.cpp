@@ -28,6 +28,14 @@ uint64_t lanes_srtt_us(const std::vector<LaneReading>& lanes) {
     return n ? sum / n : 0;
 }
 
+void FlightBudget::seed(uint64_t bytes_per_s, uint64_t rtt_us) {
+    if (bytes_per_s == 0 || rtt_us == 0) return;
+    rtt_us_ = srtt_floor_us_ = rtt_us;
+    startup_ = false;
+    full_rate_ = bytes_per_s;
+    max_rate_.assign(1, RateSample{rounds_, bytes_per_s});
+}
+
 uint64_t FlightBudget::round_us() const { return std::max(rtt_us_, MIN_ROUND_US); }
 
 void FlightBudget::on_sample(FlightSample& s) {

@@ -81,6 +81,12 @@ uint64_t lanes_srtt_us(const std::vector<LaneReading>& lanes);
 
 class FlightBudget {
 public:
+    // Starts from what an earlier flow measured of the same path (its bottleneck_bytes_per_s()
+    // and rtt_us()): no startup, the budget applies from the first byte. A flow on lanes that
+    // carried the earlier one would otherwise have no limit until it measured the path itself,
+    // while those lanes' congestion windows are already open wide. The seed ages like any
+    // other rate sample; the lanes' own RTTs replace its RTT as soon as they can be trusted.
+    void seed(uint64_t bytes_per_s, uint64_t rtt_us);
     // Reorders s.lanes.
     void on_sample(FlightSample& s);
 

@@ -12,7 +12,7 @@ namespace pepsal::pair {
 namespace {
 
 bool known_type(uint8_t t) {
-    return t >= uint8_t(FrameType::open) && t <= uint8_t(FrameType::window);
+    return t >= uint8_t(FrameType::open) && t <= uint8_t(FrameType::done);
 }
 
 // The payload length each fixed-size type must carry; DATA (variable) is checked apart.
@@ -28,7 +28,7 @@ uint32_t fixed_length(FrameType type) {
 // Types whose seq carries nothing and must therefore be zero.
 bool seq_must_be_zero(FrameType type) {
     return type == FrameType::open || type == FrameType::join || type == FrameType::rst ||
-           type == FrameType::keepalive;
+           type == FrameType::keepalive || type == FrameType::done;
 }
 
 // Type-dependent checks, after type, flags, reserved and the MAX_PAYLOAD bound.
@@ -67,6 +67,7 @@ const char* to_string(FrameType type) {
         case FrameType::rst: return "RST";
         case FrameType::keepalive: return "KEEPALIVE";
         case FrameType::window: return "WINDOW";
+        case FrameType::done: return "DONE";
     }
     return "unknown frame type";
 }
@@ -128,6 +129,10 @@ size_t encode_data(std::span<uint8_t> out, uint64_t offset, std::span<const uint
 
 size_t encode_fin(std::span<uint8_t> out, uint64_t end_offset) {
     return encode_header(out, FrameHeader{FrameType::fin, 0, 0, end_offset});
+}
+
+size_t encode_done(std::span<uint8_t> out) {
+    return encode_header(out, FrameHeader{FrameType::done, 0, 0, 0});
 }
 
 size_t encode_keepalive(std::span<uint8_t> out) {

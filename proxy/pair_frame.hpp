@@ -1,4 +1,5 @@
-// Pair mode wire protocol v1: the frames carried on an authenticated lane.
+// Pair mode wire protocol (version 3, see pair_handshake.hpp): the frames carried on an
+// authenticated lane.
 //
 // In pair mode two pepsal instances, one on each side of the satellite link, carry each TCP
 // flow between them over N parallel TCP "lanes". The near side intercepted the flow; the far
@@ -29,6 +30,7 @@
 //   KEEPALIVE = 6  0         0                             -
 //   WINDOW    = 7  0         limit: the peer may send      -
 //                            bytes with offset < seq
+//   DONE      = 8  0         0                             -
 //
 //   endpoint, 19 bytes: family u8 (4 or 6) | port u16 | addr 16 (IPv4 in the first 4, the
 //   other 12 zero). The destination's port must be nonzero and its address not unspecified
@@ -40,7 +42,9 @@
 // delivers EOF only once every byte before seq was delivered. WINDOW announces credit: the
 // receiver's delivered offset plus its reorder buffer size, so a receiver can always buffer
 // whatever the sender was allowed to send and never has to stop reading a lane; that is what
-// keeps the far side free of deadlock when lanes deliver out of order.
+// keeps the far side free of deadlock when lanes deliver out of order. DONE is the last frame
+// of a flow on a lane at its clean end; a lane that carried DONE both ways is free for another
+// flow, whose OPEN or JOIN is the next frame on it (lane reuse).
 //
 // Any invalid field is a decode error with a reason; the caller closes the lane and resets the
 // flow on both sides.
@@ -68,6 +72,7 @@ enum class FrameType : uint8_t {
     rst = 5,
     keepalive = 6,
     window = 7,
+    done = 8,
 };
 
 const char* to_string(FrameType type);
@@ -111,6 +116,7 @@ size_t encode_header(std::span<uint8_t> out, const FrameHeader& h);
 size_t encode_data(std::span<uint8_t> out, uint64_t offset, std::span<const uint8_t> payload);
 size_t encode_fin(std::span<uint8_t> out, uint64_t end_offset);
 size_t encode_keepalive(std::span<uint8_t> out);
+size_t encode_done(std::span<uint8_t> out);
 size_t encode_window(std::span<uint8_t> out, uint64_t limit);
 
 }  // namespace pepsal::pair

@@ -60,6 +60,16 @@ FrameDecoder::Status FrameDecoder::next(Frame& out) {
     return Status::frame;
 }
 
+size_t FrameDecoder::wanted() const {
+    if (error_ != FrameError::none) return 0;
+    size_t avail = tail_ - head_;
+    if (avail < FRAME_HEADER_BYTES) return FRAME_HEADER_BYTES - avail;
+    FrameHeader h;
+    if (decode_header(buf_.data() + head_, h) != FrameError::none) return 0;  // next() reports it
+    size_t whole = FRAME_HEADER_BYTES + h.length;
+    return avail >= whole ? 0 : whole - avail;
+}
+
 void FrameDecoder::release_memory() {
     if (head_ != tail_) return;
     head_ = tail_ = 0;

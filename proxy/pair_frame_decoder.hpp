@@ -38,6 +38,10 @@ public:
     Status next(Frame& out);
 
     FrameError error() const { return error_; }
+    // Bytes still missing from the next frame: 0 when a whole frame (or an invalid header) is
+    // buffered. Reading no more than this stops exactly at a frame boundary, leaving what
+    // follows in the socket (the end of a flow on a lane that will carry another).
+    size_t wanted() const;
     // Bytes received but not yet returned in a frame. A lane EOF with buffered() != 0 is a
     // truncated frame, i.e. a protocol error.
     size_t buffered() const { return tail_ - head_; }

@@ -5,9 +5,9 @@
 // hold the same pre-shared key (pair_psk.hpp). All integers are big-endian.
 //
 //   1. initiator -> HELLO, 40 bytes:
-//        magic "PEPL" (4) | version u8 = 1 | flags u8 = 0 | reserved u16 = 0 | nonce_i (32)
+//        magic "PEPL" (4) | version u8 = 3 | flags u8 = 0 | reserved u16 = 0 | nonce_i (32)
 //   2. acceptor -> CHALLENGE, 72 bytes:
-//        magic "PEPL" (4) | version u8 = 1 | flags u8 = 0 | reserved u16 = 0 | nonce_a (32) |
+//        magic "PEPL" (4) | version u8 = 3 | flags u8 = 0 | reserved u16 = 0 | nonce_a (32) |
 //        proof_a (32) = HMAC-SHA256(key, "pepsal-pair-v1 acceptor" || nonce_i || nonce_a)
 //   3. the initiator checks proof_a (constant time), then -> PROOF, 32 bytes:
 //        proof_i = HMAC-SHA256(key, "pepsal-pair-v1 initiator" || nonce_a || nonce_i)
@@ -35,7 +35,9 @@
 namespace pepsal::pair {
 
 // 2: DATA may repeat bytes already sent (reinjection); version 1 receivers refused that.
-constexpr uint8_t HANDSHAKE_VERSION = 2;
+// 3: a flow's clean end is DONE on every lane (not a TCP shutdown), and the lane then carries
+//    the next flow (lane reuse); version 2 peers would take DONE for a protocol error.
+constexpr uint8_t HANDSHAKE_VERSION = 3;
 constexpr size_t HELLO_BYTES = 40;
 constexpr size_t CHALLENGE_BYTES = 72;
 constexpr size_t PROOF_BYTES = 32;

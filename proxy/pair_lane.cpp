@@ -125,18 +125,21 @@ Lane::PathState Lane::path_state() const {
                      info.tcpi_unacked > 0, info.tcpi_ca_state == TCP_CA_Loss};
 }
 
-IoResult Lane::read() {
+IoResult Lane::read(size_t max) {
     std::span<uint8_t> room = decoder_.space();
     if (room.empty()) return {};  // only after a decode error, when the lane is done
-    IoResult r = io_read(fd_.get(), room.data(), room.size());
+    IoResult r = io_read(fd_.get(), room.data(), std::min(room.size(), max));
     if (r.bytes) decoder_.commit(r.bytes);
     return r;
 }
 
-void Lane::shutdown_write() {
-    if (!fd_ || shut_) return;
-    ::shutdown(fd_.get(), SHUT_WR);
+int Lane::send_done(uint64_t now_ms) {
+    if (!fd_ || shut_ || broken_) return 0;
+    std::array<uint8_t, FRAME_HEADER_BYTES> frame;
+    int err = send_frame(now_ms, Carries::control, std::span(frame.data(), encode_done(frame)));
     shut_ = true;
+    done_sent_ = err == 0;
+    return err;
 }
 
 void Lane::drain_input() {

@@ -88,16 +88,30 @@ public:
     bool sendable() const { return fd_.valid() && !shut_ && !eof_ && !broken_; }
 
     // --- input ---
-    // One read into the decoder; frames are then taken with decoder().next().
-    IoResult read();
+    // One read into the decoder, of at most `max` bytes; frames are then taken with
+    // decoder().next().
+    IoResult read(size_t max = SIZE_MAX);
     FrameDecoder& decoder() { return decoder_; }
-    // The peer finished this lane (EOF or, while closing, an error): nothing more is read.
+    // The peer finished this lane (EOF, DONE or, while closing, an error): nothing more is read.
     void set_eof() { eof_ = true; }
     bool eof() const { return eof_; }
 
     // --- ending ---
-    // shutdown(SHUT_WR): the graceful end, once the flow is complete.
-    void shutdown_write();
+    // DONE: the graceful end of the flow on this lane, once the flow is complete (written
+    // behind whatever is pending). 0, or the errno of a failed write.
+    int send_done(uint64_t now_ms);
+    // The peer's DONE arrived: nothing more of this flow comes on the lane.
+    void set_done_received() {
+        done_received_ = true;
+        eof_ = true;
+    }
+    // DONE went both ways, all of ours was written and nothing of the peer's is left unread:
+    // the lane may carry another flow.
+    bool released() const {
+        return fd_.valid() && done_sent_ && done_received_ && !broken_ && pending() == 0 && decoder_.buffered() == 0;
+    }
+    // The socket of a released lane, for the next flow; the lane is closed here.
+    UniqueFd take_fd() { return std::move(fd_); }
     // Best effort, never blocks: RST(reason) behind whatever is pending, then close. Unread
     // input is discarded first, as it would make close() send a TCP RST that drops the frame
     // if it has not left yet; a socket armed to reset on close (arm_reset_on_close) resets
@@ -125,7 +139,9 @@ private:
     size_t stream_end_ = 0;  // out_ offset just past the last DATA/FIN byte kept
     uint64_t last_send_ms_;
     uint64_t written_ = 0;  // bytes the socket took
-    bool shut_ = false;
+    bool shut_ = false;  // DONE given: no more frames of this flow
+    bool done_sent_ = false;
+    bool done_received_ = false;
     bool eof_ = false;
     bool broken_ = false;
     bool stream_lost_ = false;

@@ -198,7 +198,7 @@ public:
             thread_.join();
             if (hung) result_.detail = "HUNG: " + result_.detail;
         }
-        return result_;
+        return std::move(result_);  // once: released lanes move with it
     }
 
     bool finished() const { return done_; }

@@ -159,6 +159,21 @@ TEST_CASE("flight budget: stale min RTTs give way to the smallest smoothed RTT",
     CHECK(double(*f.budget.limit()) == Approx(STEADY_GAIN * RATE * (RTT_US + 20'000) / 1e6).epsilon(0.05));
 }
 
+TEST_CASE("flight budget: a seed from an earlier flow applies from the first byte", "[pair][budget]") {
+    Feeder f;
+    f.budget.seed(RATE, RTT_US);
+    CHECK_FALSE(f.budget.in_startup());
+    REQUIRE(f.budget.limit());
+    CHECK(double(*f.budget.limit()) == Approx(STEADY_GAIN * BDP).epsilon(0.01));
+    // The path is slower now: the seed ages out like a sample.
+    f.run((BW_WINDOW_ROUNDS + 3) * RTT_US, RATE / 4);
+    CHECK(double(f.budget.bottleneck_bytes_per_s()) == Approx(double(RATE) / 4).epsilon(0.1));
+    FlightBudget unseeded;
+    unseeded.seed(0, RTT_US);  // nothing measured: nothing seeded
+    CHECK(unseeded.in_startup());
+    CHECK_FALSE(unseeded.limit());
+}
+
 TEST_CASE("flight budget: never below its floor", "[pair][budget]") {
     Feeder f;
     f.run(10 * RTT_US, 1000);

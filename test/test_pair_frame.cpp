@@ -177,6 +177,38 @@ TEST_CASE("pair frame: every type round-trips through the decoder", "[pair]") {
     CHECK(reason == RstReason::idle_timeout);
 }
 
+TEST_CASE("pair frame decoder: wanted() stops at a frame boundary", "[pair]") {
+    FrameDecoder d;
+    CHECK(d.wanted() == FRAME_HEADER_BYTES);
+    Bytes data = encoded([](auto b) { return encode_data(b, 0, Bytes(100, 7)); });
+    Bytes done = encoded([](auto b) { return encode_done(b); });
+    REQUIRE(d.feed(std::span(data).first(10)) == 10);
+    CHECK(d.wanted() == FRAME_HEADER_BYTES - 10);
+    REQUIRE(d.feed(std::span(data).subspan(10, 20)) == 20);
+    CHECK(d.wanted() == data.size() - 30);
+    REQUIRE(d.feed(std::span(data).subspan(30)) == data.size() - 30);
+    CHECK(d.wanted() == 0);  // a whole frame waits: read nothing before taking it
+    Frame f;
+    REQUIRE(d.next(f) == Status::frame);
+    CHECK(d.wanted() == FRAME_HEADER_BYTES);
+    REQUIRE(d.feed(done) == done.size());
+    REQUIRE(d.next(f) == Status::frame);
+    CHECK(f.header.type == FrameType::done);
+    CHECK(d.buffered() == 0);
+    REQUIRE(d.feed(header_bytes(200, 0, 0, 0, 0)) == 16);
+    CHECK(d.wanted() == 0);  // invalid: next() says why
+    CHECK(d.next(f) == Status::error);
+}
+
+TEST_CASE("pair frame: DONE is an empty frame of type 8", "[pair]") {
+    Bytes d = encoded([](auto b) { return encode_done(b); });
+    CHECK(d == header_bytes(8, 0, 0, 0, 0));
+    FrameHeader h;
+    REQUIRE(decode_header(d.data(), h) == FrameError::none);
+    CHECK(h.type == FrameType::done);
+    CHECK(std::string(to_string(FrameType::done)) == "DONE");
+}
+
 TEST_CASE("pair frame: header wire layout is big-endian as specified", "[pair]") {
     Bytes f = encoded([](auto b) { return encode_fin(b, 0x0102030405060708ULL); });
     CHECK(f == header_bytes(4, 0, 0, 0, 0x0102030405060708ULL));
@@ -192,7 +224,7 @@ TEST_CASE("pair frame: each malformed header field is refused with its reason", 
     };
     const Case cases[] = {
         {header_bytes(0, 0, 0, 0, 0), FrameError::unknown_type},
-        {header_bytes(8, 0, 0, 0, 0), FrameError::unknown_type},
+        {header_bytes(9, 0, 0, 0, 0), FrameError::unknown_type},
         {header_bytes(255, 0, 0, 0, 0), FrameError::unknown_type},
         {header_bytes(6, 0x01, 0, 0, 0), FrameError::unknown_flags},
         {header_bytes(3, 0x80, 0, 10, 0), FrameError::unknown_flags},
@@ -210,6 +242,8 @@ TEST_CASE("pair frame: each malformed header field is refused with its reason", 
         {header_bytes(5, 0, 0, 5, 0), FrameError::length_wrong_for_type},
         {header_bytes(6, 0, 0, 1, 0), FrameError::length_wrong_for_type},
         {header_bytes(7, 0, 0, 4, 0), FrameError::length_wrong_for_type},
+        {header_bytes(8, 0, 0, 1, 0), FrameError::length_wrong_for_type},
+        {header_bytes(8, 0, 0, 0, 1), FrameError::seq_wrong_for_type},
         {header_bytes(1, 0, 0, OPEN_PAYLOAD_BYTES, 1), FrameError::seq_wrong_for_type},
         {header_bytes(2, 0, 0, 9, 1ULL << 63), FrameError::seq_wrong_for_type},
         {header_bytes(5, 0, 0, 4, 5), FrameError::seq_wrong_for_type},
