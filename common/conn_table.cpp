@@ -239,6 +239,14 @@ void ConnTable::add_malformed() {
     impl_->store().counters().malformed_syns.fetch_add(1, RELAXED);
 }
 
+void ConnTable::add_lanes_opened(uint64_t n) {
+    impl_->store().counters().lanes_opened.fetch_add(n, RELAXED);
+}
+
+void ConnTable::add_lanes_returned(uint64_t n) {
+    impl_->store().counters().lanes_returned.fetch_add(n, RELAXED);
+}
+
 std::vector<FlowView> ConnTable::snapshot() const {
     Store& store = impl_->store();
     TableLock lock(store, impl_->name());
@@ -266,6 +274,8 @@ TableStats ConnTable::stats() const {
     t.orphaned = c.orphaned.load(RELAXED);
     t.malformed_syns = c.malformed_syns.load(RELAXED);
     t.recoveries = c.recoveries.load(RELAXED);
+    t.lanes_opened = c.lanes_opened.load(RELAXED);
+    t.lanes_returned = c.lanes_returned.load(RELAXED);
     return t;
 }
 

@@ -48,6 +48,8 @@ struct TableStats {
     uint64_t orphaned = 0;        // active entries whose worker died without releasing
     uint64_t malformed_syns = 0;  // counted by the queuer (add_malformed)
     uint64_t recoveries = 0;      // times a process found the lock's previous owner dead
+    uint64_t lanes_opened = 0;    // pair mode, near side: lanes authenticated to the peer
+    uint64_t lanes_returned = 0;  // pair mode: lanes handed back after a flow, for the next one
 };
 
 class ConnTable {
@@ -90,6 +92,8 @@ public:
     uint32_t collect(uint64_t now_ms, uint64_t pending_timeout_ms);
 
     void add_malformed();
+    void add_lanes_opened(uint64_t n);
+    void add_lanes_returned(uint64_t n);
     std::vector<FlowView> snapshot() const;
     TableStats stats() const;
     uint32_t capacity() const;

@@ -22,7 +22,7 @@ namespace pepsal::conn_table {
 
 inline constexpr uint64_t TABLE_MAGIC = 0x42547361'6c706570;  // "pepsalTB" little-endian
 // Bump whenever Header or Slot changes: a segment left by an older build is then refused.
-inline constexpr uint32_t LAYOUT_VERSION = 1;
+inline constexpr uint32_t LAYOUT_VERSION = 2;  // 2: pair lane counters
 inline constexpr uint32_t MAX_CAPACITY = 1u << 20;  // slots; keeps the segment under ~400 MiB
 inline constexpr uint32_t INDEX_EMPTY = UINT32_MAX;
 inline constexpr size_t CACHE_LINE_BYTES = 64;
@@ -37,6 +37,8 @@ struct Counters {
     std::atomic<uint64_t> orphaned;
     std::atomic<uint64_t> malformed_syns;
     std::atomic<uint64_t> recoveries;
+    std::atomic<uint64_t> lanes_opened;
+    std::atomic<uint64_t> lanes_returned;
 };
 
 // The first four fields never move between layout versions: create() reads the creator of a

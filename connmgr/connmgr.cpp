@@ -12,7 +12,9 @@
 #include "log.hpp"
 #include "relay.hpp"
 #include "signals.hpp"
+#include "original_dst.hpp"
 #include "pair_far.hpp"
+#include "sockopt.hpp"
 #include "worker.hpp"
 
 namespace pepsal::connmgr {
@@ -22,21 +24,36 @@ constexpr uint64_t GC_INTERVAL_MS = 1000;
 constexpr uint64_t ACCEPT_PAUSE_MS = 100;     // after EMFILE/ENFILE/fork failure
 constexpr int ACCEPTS_PER_WAKEUP = 64;        // then reap and collect before accepting more
 constexpr uint64_t WORKER_STOP_GRACE_MS = 3000;
+constexpr uint64_t PATH_ESTIMATE_FRESH_MS = 60'000;  // older path estimates are not handed on
+constexpr int RETURNS_PER_WAKEUP = 256;
 }  // namespace
 
 ConnMgr::ConnMgr(const Config& config, ConnTable& table, const std::vector<UniqueFd>& listeners,
                  const pair::Psk* key, int pair_listener)
     : config_(config), table_(table), listeners_(listeners) {
     key_ = key;
-    if (key && config.pair_near()) pool_ = std::make_unique<LanePool>(config, *key, nonces_);
+    if (key && config.pair_near()) pool_ = std::make_unique<LanePool>(config, *key, nonces_, table);
     if (key && pair_listener >= 0) acceptor_ = std::make_unique<LaneAcceptor>(config, *key, nonces_, pair_listener);
+    if (pool_ || acceptor_) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) == 0) {
+            lane_return_rx_.reset(sv[0]);
+            lane_return_tx_.reset(sv[1]);
+        } else {
+            LOG_ERROR("socketpair for lanes returned by workers: %m; every flow opens fresh lanes");
+        }
+    }
 }
 
 ConnMgr::~ConnMgr() = default;
 
 uint64_t ConnMgr::tick(uint64_t now) {
     uint64_t wake = now + GC_INTERVAL_MS;
-    if (pool_) wake = std::min(wake, pool_->tick(now));
+    if (pool_) {
+        size_t lent = 0;
+        for (const auto& [pid, n] : lent_) lent += n;
+        wake = std::min(wake, pool_->tick(now, lent));
+    }
     if (acceptor_) wake = std::min(wake, acceptor_->tick(now));
     return wake;
 }
@@ -66,6 +83,8 @@ void ConnMgr::run(const sigset_t& wait_mask) {
         if (pool_) pool_->poll_set(fds);
         size_t first_acceptor = fds.size();
         if (acceptor_) acceptor_->poll_set(fds);
+        size_t returns = fds.size();
+        if (lane_return_rx_) fds.push_back({lane_return_rx_.get(), POLLIN, 0});
         if (!may_accept && accept_paused_until_ms_ > now) wake = std::min(wake, accept_paused_until_ms_);
         uint64_t left = wake > now ? wake - now : 0;
         timespec ts{time_t(left / 1000), long(left % 1000) * 1000000L};
@@ -76,7 +95,8 @@ void ConnMgr::run(const sigset_t& wait_mask) {
             if (!fds[i].revents) continue;
             if (i < first_pool) accept_from(fds[i].fd, wait_mask);
             else if (i < first_acceptor) pool_->handle(fds[i], now);
-            else acceptor_->handle(fds[i], now);
+            else if (i < returns) acceptor_->handle(fds[i], now);
+            else receive_returned_lanes(now);
         }
         while (acceptor_ && workers_.size() < config_.max_conns) {
             auto flow = acceptor_->take_flow();
@@ -120,8 +140,47 @@ void ConnMgr::pause_accepting(const char* why) {
     }
 }
 
+// Each returned lane goes where it came from (our pool, or the acceptor if the peer opened it);
+// the path estimate that came with it is kept for the peer's next flows.
+void ConnMgr::receive_returned_lanes(uint64_t now) {
+    for (int i = 0; i < RETURNS_PER_WAKEUP; ++i) {
+        pair::ReturnedLane lane;
+        pair::FdReceive r;
+        try {
+            r = pair::receive_lane(lane_return_rx_.get(), lane);
+        } catch (const std::system_error& e) {
+            LOG_ERROR("%s", e.what());
+            return;
+        }
+        if (r == pair::FdReceive::would_block || r == pair::FdReceive::closed) return;
+        if (r == pair::FdReceive::malformed) {
+            LOG_WARN("malformed message on the lane return socket");
+            continue;
+        }
+        table_.add_lanes_returned(1);
+        auto peer = proxy::peer_endpoint(lane.fd.get());
+        if (peer && lane.path.bytes_per_s && lane.path.rtt_us) paths_[peer->addr_string()] = KnownPath{lane.path, now};
+        if (lane.owner == pair::LaneOwner::pool && pool_) {
+            if (auto it = lent_.find(lane.pid); it != lent_.end() && it->second > 0) --it->second;
+            pool_->put_back(std::move(lane.fd), now);
+        } else if (lane.owner == pair::LaneOwner::acceptor && acceptor_) {
+            acceptor_->put_back(std::move(lane.fd), now);
+        } else {
+            disarm_reset_on_close(lane.fd.get());
+        }
+    }
+}
+
+pair::PathEstimate ConnMgr::known_path(const std::string& peer_addr, uint64_t now) const {
+    auto it = paths_.find(peer_addr);
+    if (it == paths_.end() || now - it->second.at_ms >= PATH_ESTIMATE_FRESH_MS) return {};
+    return it->second.path;
+}
+
 void ConnMgr::close_inherited() const {
-    // The child owns none of these; closing the raw fds is enough since it leaves with _exit.
+    // The child owns none of these but the lane return socket's sending end; closing the raw
+    // fds is enough since it leaves with _exit.
+    if (lane_return_rx_) ::close(lane_return_rx_.get());
     for (const auto& l : listeners_) ::close(l.get());
     if (pool_) pool_->close_inherited();
     if (acceptor_) acceptor_->close_inherited();
@@ -133,6 +192,8 @@ void ConnMgr::spawn_worker(UniqueFd client, const sigset_t& wait_mask) {
         pair.lanes = pool_->take(config_.lanes);
         pair.key = key_;
         pair.peer_up = pool_->peer_up();
+        pair.lane_return = lane_return_tx_.get();
+        pair.path = known_path(config_.peer.addr_string(), monotonic_ms());
     }
     pid_t pid = fork();
     if (pid < 0) {
@@ -153,6 +214,7 @@ void ConnMgr::spawn_worker(UniqueFd client, const sigset_t& wait_mask) {
         _exit(rc);
     }
     workers_.insert(pid);
+    if (size_t n = pair.lanes.size()) lent_[pid] = n;
 }
 
 void ConnMgr::spawn_far_worker(FlowStart flow, const sigset_t& wait_mask) {
@@ -162,6 +224,7 @@ void ConnMgr::spawn_far_worker(FlowStart flow, const sigset_t& wait_mask) {
         return;  // lane 0 closes: the near side resets the client
     }
     UniqueFd ours(sv[0]), theirs(sv[1]);
+    pair::PathEstimate path = known_path(flow.peer.addr_string(), monotonic_ms());
     pid_t pid = fork();
     if (pid < 0) {
         pause_accepting(std::strerror(errno));
@@ -174,7 +237,8 @@ void ConnMgr::spawn_far_worker(FlowStart flow, const sigset_t& wait_mask) {
         log::init("pepsal-worker", config_.daemon, config_.log_level);
         int rc = 1;
         try {
-            proxy::FarFlow far{std::move(flow.lane), flow.open, flow.peer, std::move(theirs)};
+            proxy::FarFlow far{std::move(flow.lane), flow.open, flow.peer, std::move(theirs),
+                               lane_return_tx_.get(), path};
             rc = proxy::run_far_worker(std::move(far), config_, table_, wait_mask);
         } catch (const std::exception& e) {
             LOG_ERROR("worker: %s", e.what());
@@ -190,6 +254,7 @@ void ConnMgr::reap_workers() {
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         workers_.erase(pid);
+        lent_.erase(pid);  // what it did not return is gone
         if (acceptor_) acceptor_->worker_gone(pid);
         uint32_t freed = table_.release_owned_by(pid);
         if (WIFSIGNALED(status))

@@ -5,7 +5,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 #include <unordered_set>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include "conn_table.hpp"
 #include "lane_acceptor.hpp"
 #include "lane_pool.hpp"
+#include "pair_lane_return.hpp"
 #include "unique_fd.hpp"
 
 namespace pepsal::connmgr {
@@ -40,6 +43,8 @@ private:
     void reap_workers();
     void stop_workers(const sigset_t& wait_mask);
     void pause_accepting(const char* why);
+    void receive_returned_lanes(uint64_t now);
+    pair::PathEstimate known_path(const std::string& peer_addr, uint64_t now) const;
 
     const Config& config_;
     ConnTable& table_;
@@ -48,6 +53,15 @@ private:
     pair::NonceRegistry nonces_;
     std::unique_ptr<LanePool> pool_;          // pair mode, near side
     std::unique_ptr<LaneAcceptor> acceptor_;  // pair mode, far side
+    // Pair mode: lanes workers hand back after a clean end (pair_lane_return.hpp); workers
+    // inherit the sending end.
+    UniqueFd lane_return_rx_, lane_return_tx_;
+    struct KnownPath {
+        pair::PathEstimate path;
+        uint64_t at_ms = 0;
+    };
+    std::map<std::string, KnownPath> paths_;  // by peer address: what the last flow measured
+    std::map<pid_t, size_t> lent_;            // near side: pool lanes a worker has not returned
     std::unordered_set<pid_t> workers_;
     uint64_t accept_paused_until_ms_ = 0;
     uint64_t last_pause_log_ms_ = 0;

@@ -11,6 +11,7 @@
 #include "log.hpp"
 #include "pair_fd_passing.hpp"
 #include "pair_frame.hpp"
+#include "sockopt.hpp"
 
 namespace pepsal::connmgr {
 
@@ -241,6 +242,23 @@ void LaneAcceptor::attach_worker(uint64_t token, pid_t pid, UniqueFd feed) {
         early_.erase(early);
     }
     workers_[token] = Worker{pid, std::move(feed)};
+}
+
+void LaneAcceptor::put_back(UniqueFd fd, uint64_t now) {
+    if (lanes_.size() >= MAX_PENDING_LANES) {
+        disarm_reset_on_close(fd.get());  // a FIN: the near side drops it from its pool
+        return;
+    }
+    auto lane = std::make_unique<Lane>();
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (getpeername(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+        lane->peer = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+    lane->fd = std::move(fd);
+    lane->state = Lane::State::first_frame;
+    lane->need = pair::FRAME_HEADER_BYTES;
+    lane->since_ms = now;
+    lanes_.push_back(std::move(lane));
 }
 
 void LaneAcceptor::worker_gone(pid_t pid) {

@@ -43,6 +43,9 @@ public:
     // that arrived before its OPEN are sent at once.
     void attach_worker(uint64_t token, pid_t pid, UniqueFd feed);
     void worker_gone(pid_t pid);
+    // A lane a worker handed back after its flow's clean end: it waits for the peer's next
+    // OPEN or JOIN like a freshly authenticated one.
+    void put_back(UniqueFd fd, uint64_t now);
     void close_inherited() const;
 
 private:

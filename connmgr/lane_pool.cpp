@@ -10,6 +10,7 @@
 #include "pair_lane_socket.hpp"
 #include "log.hpp"
 #include "pair_frame.hpp"
+#include "sockopt.hpp"
 
 namespace pepsal::connmgr {
 
@@ -26,10 +27,11 @@ struct LanePool::Lane {
     std::unique_ptr<pair::Initiator> handshake;
     uint64_t since_ms = 0;      // state entered
     uint64_t last_sent_ms = 0;  // for keepalives
+    uint64_t returned_ms = 0;   // when a flow last handed it back; 0: never carried one
 };
 
-LanePool::LanePool(const Config& config, const pair::Psk& key, pair::NonceRegistry& nonces)
-    : config_(config), key_(key), nonces_(nonces) {}
+LanePool::LanePool(const Config& config, const pair::Psk& key, pair::NonceRegistry& nonces, ConnTable& table)
+    : config_(config), table_(table), key_(key), nonces_(nonces) {}
 
 LanePool::~LanePool() = default;
 
@@ -105,6 +107,7 @@ void LanePool::on_readable(Lane& lane, uint64_t now) {
             lane.state = Lane::State::ready;
             lane.since_ms = lane.last_sent_ms = now;
             backoff_ms_ = 0;
+            table_.add_lanes_opened(1);
             if (!peer_up_) LOG_NOTICE("lanes to peer %s authenticated", config_.peer.to_string().c_str());
             peer_up_ = true;
             return;
@@ -126,7 +129,7 @@ void LanePool::drop(Lane& lane, const char* why, bool failure, uint64_t now) {
     }
 }
 
-uint64_t LanePool::tick(uint64_t now) {
+uint64_t LanePool::tick(uint64_t now, size_t lent) {
     for (auto& l : lanes_) {
         bool handshaking = l->state != Lane::State::ready;
         if (handshaking && now - l->since_ms >= pair::LANE_HANDSHAKE_TIMEOUT_MS) {
@@ -140,17 +143,22 @@ uint64_t LanePool::tick(uint64_t now) {
     }
     std::erase_if(lanes_, [](const auto& l) { return l->state == Lane::State::dead; });
     // Pending handshakes count towards the target, so a slow peer is not flooded with connects.
-    while (lanes_.size() < config_.warm_lanes && now >= next_attempt_ms_) {
+    size_t spare = std::min<size_t>(2 * config_.lanes, config_.warm_lanes);
+    size_t target = std::max(spare, config_.warm_lanes > lent ? config_.warm_lanes - lent : 0);
+    while (lanes_.size() < target && now >= next_attempt_ms_) {
         size_t before = lanes_.size();
         start_connect(now);
         if (lanes_.size() == before) break;
     }
     uint64_t wake = now + 1000;
-    if (lanes_.size() < config_.warm_lanes) wake = std::min(wake, std::max(next_attempt_ms_, now + 1));
+    if (lanes_.size() < target) wake = std::min(wake, std::max(next_attempt_ms_, now + 1));
     return wake;
 }
 
 std::vector<UniqueFd> LanePool::take(size_t n) {
+    // Most recently returned first; never-used lanes (returned_ms 0) keep their age order.
+    std::stable_sort(lanes_.begin(), lanes_.end(),
+                     [](const auto& a, const auto& b) { return a->returned_ms > b->returned_ms; });
     std::vector<UniqueFd> out;
     for (auto& l : lanes_) {
         if (out.size() == n) break;
@@ -160,6 +168,30 @@ std::vector<UniqueFd> LanePool::take(size_t n) {
     }
     std::erase_if(lanes_, [](const auto& l) { return l->state == Lane::State::dead; });
     return out;
+}
+
+void LanePool::put_back(UniqueFd fd, uint64_t now) {
+    auto lane = std::make_unique<Lane>();
+    lane->fd = std::move(fd);
+    lane->state = Lane::State::ready;
+    lane->since_ms = lane->last_sent_ms = lane->returned_ms = now;
+    lanes_.push_back(std::move(lane));
+    trim();
+}
+
+// Closes ready lanes beyond warm-lanes, the least recently used first, without a reset: the
+// far side takes the FIN for a lane we no longer want.
+void LanePool::trim() {
+    while (lanes_.size() > config_.warm_lanes) {
+        auto coldest = lanes_.end();
+        for (auto it = lanes_.begin(); it != lanes_.end(); ++it)
+            if ((*it)->state == Lane::State::ready &&
+                (coldest == lanes_.end() || (*it)->returned_ms < (*coldest)->returned_ms))
+                coldest = it;
+        if (coldest == lanes_.end()) return;
+        disarm_reset_on_close((*coldest)->fd.get());
+        lanes_.erase(coldest);
+    }
 }
 
 size_t LanePool::ready() const {

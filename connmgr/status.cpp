@@ -21,7 +21,8 @@ int print_status(const Config& config, std::ostream& out) {
     out << "slots " << s.used << "/" << s.capacity << " inserted " << s.inserted << " duplicates "
         << s.duplicates << " full " << s.full << " claimed " << s.claimed << " missed " << s.missed
         << " expired " << s.expired << " orphaned " << s.orphaned << " malformed " << s.malformed_syns
-        << " recoveries " << s.recoveries << "\n";
+        << " recoveries " << s.recoveries << " lanes_opened " << s.lanes_opened << " lanes_returned "
+        << s.lanes_returned << "\n";
     uint64_t now = monotonic_ms();
     for (const FlowView& f : table.snapshot()) {
         if (f.state == SlotState::free) continue;

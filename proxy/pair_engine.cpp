@@ -256,6 +256,7 @@ void Engine::teardown() {
     result_.reinjected = sent_.reinjected_bytes();
     result_.bottleneck_bytes_per_s = budget_.bottleneck_bytes_per_s();
     result_.rtt_us = budget_.rtt_us();
+    result_.path_measured = budget_.measured();
     feed_.reset();
     if (!ending_) {
         // Sockets are armed to reset when closed (a killed worker must not fake a clean end);

@@ -78,6 +78,7 @@ struct EngineResult {
     uint64_t startup_ms = 0;  // when its startup ended, since the flow began; 0: never
     uint64_t bottleneck_bytes_per_s = 0;
     uint64_t rtt_us = 0;
+    bool path_measured = false;  // the estimate above is this flow's own and past startup
     std::vector<UniqueFd> released;  // EngineOptions::keep_lanes: lanes free for another flow
 };
 

@@ -5,6 +5,7 @@
 
 #include "config.hpp"
 #include "conn_table.hpp"
+#include "pair_lane_return.hpp"
 #include "pair_payload.hpp"
 #include "unique_fd.hpp"
 
@@ -15,6 +16,8 @@ struct FarFlow {
     pair::OpenPayload open;
     Endpoint peer;            // lane 0's remote address
     UniqueFd lane_feed;       // the flow's other lanes arrive here (SCM_RIGHTS)
+    int lane_return = -1;     // the connmgr's lane return socket (borrowed); -1: close lanes
+    pair::PathEstimate path;  // what the last flow from this peer measured, if recent
 };
 
 // Checks the destination against allow=, connects to it, and carries the flow between the

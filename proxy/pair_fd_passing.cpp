@@ -2,7 +2,10 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <stdexcept>
+#include <system_error>
 #include <cstring>
 #include <string>
 
@@ -40,7 +43,18 @@ size_t collect_fds(msghdr& msg, UniqueFd& first) {
 }  // namespace
 
 void send_fd(int sock, int fd, uint8_t index) {
-    iovec iov{&index, 1};
+    try {
+        send_fd_message(sock, fd, {&index, 1});
+    } catch (const std::system_error& e) {
+        throw std::system_error(e.code(), "sendmsg lane " + std::to_string(index) + " (fd " + std::to_string(fd) +
+                                              ") on feed socket " + std::to_string(sock));
+    }
+}
+
+void send_fd_message(int sock, int fd, std::span<const uint8_t> payload) {
+    if (payload.empty() || payload.size() > MAX_FD_PAYLOAD)
+        throw std::invalid_argument("fd message payload of " + std::to_string(payload.size()) + " bytes");
+    iovec iov{const_cast<uint8_t*>(payload.data()), payload.size()};
     FdControl control{};
     msghdr msg{};
     msg.msg_iov = &iov;
@@ -56,13 +70,17 @@ void send_fd(int sock, int fd, uint8_t index) {
     do {
         n = sendmsg(sock, &msg, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
-    if (n < 0) throw_errno("sendmsg lane " + std::to_string(index) + " (fd " + std::to_string(fd) +
-                           ") on feed socket " + std::to_string(sock));
+    if (n < 0) throw_errno("sendmsg fd " + std::to_string(fd) + " on socket " + std::to_string(sock));
 }
 
 FdReceive recv_fd(int sock, UniqueFd& fd, uint8_t& index) {
-    uint8_t payload[2];  // one byte expected; a second one reveals a longer message
-    iovec iov{payload, sizeof payload};
+    return recv_fd_message(sock, fd, {&index, 1});
+}
+
+FdReceive recv_fd_message(int sock, UniqueFd& fd, std::span<uint8_t> want) {
+    uint8_t payload[MAX_FD_PAYLOAD + 1];  // one byte more reveals a longer message
+    size_t room = std::min(want.size() + 1, sizeof payload);
+    iovec iov{payload, room};
     FdControl control{};
     msghdr msg{};
     msg.msg_iov = &iov;
@@ -80,9 +98,9 @@ FdReceive recv_fd(int sock, UniqueFd& fd, uint8_t& index) {
     UniqueFd received;
     size_t fds = collect_fds(msg, received);
     if (n == 0 && fds == 0) return FdReceive::closed;
-    if (fds != 1 || n != 1 || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) return FdReceive::malformed;
+    if (fds != 1 || size_t(n) != want.size() || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) return FdReceive::malformed;
     fd = std::move(received);
-    index = payload[0];
+    std::memcpy(want.data(), payload, want.size());
     return FdReceive::received;
 }
 

@@ -79,6 +79,7 @@ void FlightBudget::on_sample(FlightSample& s) {
 // ones expire; an idle sender's sample counts only if it is a new maximum.
 void FlightBudget::add_rate(uint64_t rate, bool valid) {
     if (!valid && !max_rate_.empty() && rate <= max_rate_.front().rate) return;
+    measured_ = measured_ || valid;
     while (!max_rate_.empty() && max_rate_.front().round + BW_WINDOW_ROUNDS < rounds_) max_rate_.pop_front();
     while (!max_rate_.empty() && max_rate_.back().rate <= rate) max_rate_.pop_back();
     max_rate_.push_back(RateSample{rounds_, rate});

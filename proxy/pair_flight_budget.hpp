@@ -94,6 +94,8 @@ public:
     std::optional<uint64_t> limit() const;
 
     bool in_startup() const { return startup_; }
+    // Past startup and measured by this flow (not only seeded): worth handing to the next.
+    bool measured() const { return !startup_ && measured_; }
     uint64_t bottleneck_bytes_per_s() const { return max_rate_.empty() ? 0 : max_rate_.front().rate; }
     uint64_t rtt_us() const { return rtt_us_; }
 
@@ -118,6 +120,7 @@ private:
     uint64_t srtt_floor_us_ = 0;  // the smallest lanes_srtt_us() of the flow
     bool started_ = false;    // deliveries began: history_ counts from there
     bool startup_ = true;
+    bool measured_ = false;  // a rate sample of a busy sender went into max_rate_
     uint64_t round_start_us_ = 0;
     uint64_t rounds_ = 0;  // round trips in which the sender was busy: the estimate's clock
     bool round_busy_ = false;

@@ -6,12 +6,18 @@
 #include "config.hpp"
 #include "pair_engine.hpp"
 #include "pair_frame.hpp"
+#include "pair_lane_return.hpp"
 #include "route.hpp"
 
 namespace pepsal::proxy {
 
-inline pair::EngineOptions engine_options(const FlowContext& ctx) {
+// `lane_return`: the connmgr's lane return socket, or -1 (lanes are not kept); `path`: what an
+// earlier flow measured of the path, the flight budget's seed.
+inline pair::EngineOptions engine_options(const FlowContext& ctx, int lane_return, const pair::PathEstimate& path) {
     pair::EngineOptions o;
+    o.keep_lanes = lane_return >= 0;
+    o.path_bytes_per_s = path.bytes_per_s;
+    o.path_rtt_us = path.rtt_us;
     o.reorder_bytes = ctx.config.reorder_bytes;
     // Small frames: a frame is delivered only once whole, and a fresh or idle lane sends about
     // 14 KB (10 segments) in its first round trip; 64 KiB frames cost two extra round trips of
@@ -22,6 +28,15 @@ inline pair::EngineOptions engine_options(const FlowContext& ctx) {
     o.wait_mask = ctx.wait_mask;
     o.on_progress = ctx.on_progress;
     return o;
+}
+
+// Hands the lanes a clean end released back to the connmgr, with what this flow measured of
+// the path if its flight budget got past startup (before that the rate says little).
+inline void return_released_lanes(pair::EngineResult& r, int lane_return, pair::LaneOwner owner) {
+    if (r.released.empty() || lane_return < 0) return;
+    pair::PathEstimate path;
+    if (r.path_measured) path = pair::PathEstimate{r.bottleneck_bytes_per_s, r.rtt_us};
+    pair::return_lanes(lane_return, std::move(r.released), owner, path);
 }
 
 inline FlowOutcome outcome_of(const pair::EngineResult& r) {

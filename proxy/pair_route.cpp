@@ -11,7 +11,8 @@
 
 namespace pepsal::proxy {
 
-PairRoute::PairRoute(std::vector<UniqueFd> lanes) : lanes_(std::move(lanes)) {}
+PairRoute::PairRoute(std::vector<UniqueFd> lanes, int lane_return, pair::PathEstimate path)
+    : lanes_(std::move(lanes)), lane_return_(lane_return), path_(path) {}
 
 // OPEN on lane 0 and JOIN on the others go out at once, before any byte of the client: the
 // far side learns the destination and starts connecting while the client's first bytes travel
@@ -37,7 +38,8 @@ FlowOutcome PairRoute::carry(Flow flow, const FlowContext& ctx) {
     }
     size_t n = lanes_.size();
     pair::EngineResult r = pair::run_engine(std::move(flow.client_fd), std::move(lanes_), n, UniqueFd{},
-                                            engine_options(ctx));
+                                            engine_options(ctx, lane_return_, path_));
+    return_released_lanes(r, lane_return_, pair::LaneOwner::pool);
     return outcome_of(r);
 }
 

@@ -55,12 +55,14 @@ std::optional<Identified> identify(int fd, const Endpoint& client, const Config&
 }
 
 // nullptr: the flow must be refused (pair mode, no lane ready, peer-fallback=reset).
-std::unique_ptr<Route> make_route(const Config& cfg, PairLanes pair, const std::string& name,
+std::unique_ptr<Route> make_route(const Config& cfg, ConnTable& table, PairLanes pair, const std::string& name,
                                   const sigset_t& wait_mask) {
-    if (pair.lanes.empty() && pair.peer_up && pair.key)
+    if (pair.lanes.empty() && pair.peer_up && pair.key) {
         pair.lanes = pair::dial_lanes(cfg, *pair.key, cfg.lanes, cfg.connect_timeout_ms,
                                       &signals::flags().terminate, &wait_mask);
-    if (!pair.lanes.empty()) return std::make_unique<PairRoute>(std::move(pair.lanes));
+        table.add_lanes_opened(pair.lanes.size());
+    }
+    if (!pair.lanes.empty()) return std::make_unique<PairRoute>(std::move(pair.lanes), pair.lane_return, pair.path);
     if (cfg.pair_near()) {
         if (!cfg.peer_fallback_direct) {
             LOG_WARN("%s: refused: no lane to peer %s is ready (peer-fallback=reset)", name.c_str(),
@@ -107,7 +109,7 @@ int run_worker(UniqueFd client, const Config& cfg, ConnTable& table, const sigse
     FlowContext ctx{cfg, &signals::flags().terminate, &wait_mask, [&](uint64_t to_dest, uint64_t to_client) {
                         if (id->slot) table.add_bytes(*id->slot, to_dest, to_client);
                     }};
-    auto route = make_route(cfg, std::move(pair), name, wait_mask);
+    auto route = make_route(cfg, table, std::move(pair), name, wait_mask);
     if (!route) {
         reset_close(std::move(client));
         release();

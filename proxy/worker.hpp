@@ -7,6 +7,7 @@
 
 #include "config.hpp"
 #include "conn_table.hpp"
+#include "pair_lane_return.hpp"
 #include "pair_psk.hpp"
 #include "unique_fd.hpp"
 
@@ -20,6 +21,8 @@ struct PairLanes {
     std::vector<UniqueFd> lanes;   // from the warm pool; may be fewer than lanes=, or none
     const pair::Psk* key = nullptr;
     bool peer_up = false;          // the pool's last lane authenticated: worth dialing our own
+    int lane_return = -1;          // the connmgr's lane return socket (borrowed); -1: close lanes
+    pair::PathEstimate path;       // what the last flow to the peer measured, if recent
 };
 int run_worker(UniqueFd client, const Config& config, ConnTable& table, const sigset_t& wait_mask,
                PairLanes pair);

@@ -96,6 +96,27 @@ not_allowed_refused() {
     start_far && lanes_ready $((before + 1))
 }
 
+# Counter NAME from `pepsal --status` of instance NODE.
+status_count() { pep_status "$1" | sed -n "s/.* $2 \([0-9]*\).*/\1/p" | head -1; }
+
+# Lane reuse: sequential flows run on the lanes the previous ones handed back (DONE both
+# ways), on both instances, and pepA opens no new lanes for them.
+lanes_reused() {
+    local opened0 ret0 far0 i
+    opened0=$(status_count pepa lanes_opened) ret0=$(status_count pepa lanes_returned)
+    far0=$(status_count pepb lanes_returned)
+    for i in 1 2 3 4 5; do
+        client upload --to "$TB_SERVER_V4:5201" --bytes 1M >/dev/null || return 1
+        client download --to "$TB_SERVER_V4:5201" --bytes 1M >/dev/null || return 1
+    done
+    sleep 1
+    local opened ret far
+    opened=$(status_count pepa lanes_opened) ret=$(status_count pepa lanes_returned)
+    far=$(status_count pepb lanes_returned)
+    echo "pepA: lanes opened $opened0 -> $opened, returned $ret0 -> $ret; pepB: returned $far0 -> $far"
+    [ $((ret - ret0)) -ge 160 ] && [ $((far - far0)) -ge 160 ] && [ "$opened" = "$opened0" ]
+}
+
 # Field NAME of the emulator's counter line for DIR (down|up), since it last started.
 emu_field() { testbed_emu_stats | grep "dir=$1 " | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
@@ -141,6 +162,7 @@ check "near side authenticates its warm lanes" lanes_ready 1
 transfers "no loss" 20M
 check "IPv6 flow over the pair: 5M upload" client upload --to "[$TB_SERVER_V6]:5201" --bytes 5M
 check "half-close end to end" client halfclose --to "$TB_SERVER_V4:5201" --bytes 1M
+check "10 sequential flows run on lanes handed back by the ones before" lanes_reused
 check "server reset reaches the client as a reset" client expect-reset --to "$TB_SERVER_V4:5201" --server-reset-after 1000 --timeout-ms 5000
 check "client reset reaches the server as a reset" client reset-server-check --to "$TB_SERVER_V4:5201"
 check "destination refuses: the client sees a reset" client expect-reset --to "$TB_SERVER_V4:5299" --timeout-ms 3000

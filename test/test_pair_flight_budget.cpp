@@ -168,6 +168,11 @@ TEST_CASE("flight budget: a seed from an earlier flow applies from the first byt
     // The path is slower now: the seed ages out like a sample.
     f.run((BW_WINDOW_ROUNDS + 3) * RTT_US, RATE / 4);
     CHECK(double(f.budget.bottleneck_bytes_per_s()) == Approx(double(RATE) / 4).epsilon(0.1));
+    CHECK(f.budget.measured());  // its own samples now, worth handing on
+    Feeder idle;
+    idle.budget.seed(RATE, RTT_US);
+    idle.run(5 * RTT_US, RATE / 100, false);  // sent nearly nothing: the seed is all it knows
+    CHECK_FALSE(idle.budget.measured());
     FlightBudget unseeded;
     unseeded.seed(0, RTT_US);  // nothing measured: nothing seeded
     CHECK(unseeded.in_startup());

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "fd_count.hpp"
+#include "pair_lane_return.hpp"
 #include "pair_rig.hpp"
 
 using namespace pepsal;
@@ -131,6 +132,42 @@ TEST_CASE("pair engines close the lanes at a clean end unless asked to keep them
             char byte;
             CHECK(recv(lane.get(), &byte, 1, 0) == 0);
         }
+    }
+    CHECK(test::open_fd_count() == fds);
+}
+
+TEST_CASE("pair lane return carries a lane, its owner and the path estimate", "[pair-engine]") {
+    int fds = test::open_fd_count();
+    {
+        int sv[2];
+        REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) == 0);
+        UniqueFd rx(sv[0]), tx(sv[1]);
+        auto lane = make_tcp_pair(HANG_LIMIT_S);
+        uint16_t port = Rig::local_port(lane.left.get());
+        std::vector<UniqueFd> lanes;
+        lanes.push_back(std::move(lane.left));
+        CHECK(return_lanes(tx.get(), std::move(lanes), LaneOwner::acceptor, PathEstimate{6'000'000, 600'123}) == 1);
+        ReturnedLane got;
+        REQUIRE(receive_lane(rx.get(), got) == FdReceive::received);
+        CHECK(got.owner == LaneOwner::acceptor);
+        CHECK(got.path.bytes_per_s == 6'000'000);
+        CHECK(got.path.rtt_us == 600'123);
+        CHECK(Rig::local_port(got.fd.get()) == port);  // the same connection
+        REQUIRE(write_all(got.fd.get(), pattern(17, 1000)) == 0);
+        shutdown(got.fd.get(), SHUT_WR);
+        CHECK((read_to_eof(lane.right.get()).data == pattern(17, 1000)));
+        CHECK(receive_lane(rx.get(), got) == FdReceive::would_block);
+        // A lane-feed message (one byte) is not a returned lane; its fd is closed.
+        auto other = make_tcp_pair(HANG_LIMIT_S);
+        send_fd(tx.get(), other.left.get(), 3);
+        CHECK(receive_lane(rx.get(), got) == FdReceive::malformed);
+        // The connmgr gone: the lane is closed without a reset, and not counted as returned.
+        rx.reset();
+        std::vector<UniqueFd> orphan;
+        orphan.push_back(std::move(other.left));
+        arm_reset_on_close(orphan[0].get());
+        CHECK(return_lanes(tx.get(), std::move(orphan), LaneOwner::pool, {}) == 0);
+        CHECK(read_to_eof(other.right.get()).err == 0);  // FIN, not RST
     }
     CHECK(test::open_fd_count() == fds);
 }
