@@ -30,7 +30,7 @@ uint64_t lanes_srtt_us(const std::vector<LaneReading>& lanes) {
 
 void FlightBudget::seed(uint64_t bytes_per_s, uint64_t rtt_us) {
     if (bytes_per_s == 0 || rtt_us == 0) return;
-    rtt_us_ = srtt_floor_us_ = rtt_us;
+    rtt_us_ = rtt_us;
     startup_ = false;
     full_rate_ = bytes_per_s;
     max_rate_.assign(1, RateSample{rounds_, bytes_per_s});
@@ -41,10 +41,13 @@ uint64_t FlightBudget::round_us() const { return std::max(rtt_us_, MIN_ROUND_US)
 void FlightBudget::on_sample(FlightSample& s) {
     uint64_t srtt = lanes_srtt_us(s.lanes);
     if (srtt && (!srtt_floor_us_ || srtt < srtt_floor_us_)) srtt_floor_us_ = srtt;
-    if (uint64_t rtt = lanes_rtt_us(s.lanes))
+    if (uint64_t rtt = lanes_rtt_us(s.lanes)) {
         rtt_us_ = rtt;
-    else if (srtt_floor_us_)
+        rtt_from_min_ = true;
+    } else if (srtt_floor_us_) {
         rtt_us_ = srtt_floor_us_;
+        rtt_from_min_ = false;
+    }
     if (!started_) {
         // Until the first delivery every rate would be zero, which says nothing about the path.
         if (s.delivered_bytes == 0 || rtt_us_ == 0) return;

@@ -94,8 +94,11 @@ public:
     std::optional<uint64_t> limit() const;
 
     bool in_startup() const { return startup_; }
-    // Past startup and measured by this flow (not only seeded): worth handing to the next.
-    bool measured() const { return !startup_ && measured_; }
+    // Past startup, measured by this flow (not only seeded), and its RTT from the lanes' min
+    // RTTs: worth handing to the next flow. Not one from the smoothed-RTT floor: a seeded
+    // budget keeps a standing queue from the first byte, which that floor would include, and
+    // each flow handing its RTT to the next would grow it by the queue.
+    bool measured() const { return !startup_ && measured_ && rtt_from_min_; }
     uint64_t bottleneck_bytes_per_s() const { return max_rate_.empty() ? 0 : max_rate_.front().rate; }
     uint64_t rtt_us() const { return rtt_us_; }
 
@@ -120,7 +123,8 @@ private:
     uint64_t srtt_floor_us_ = 0;  // the smallest lanes_srtt_us() of the flow
     bool started_ = false;    // deliveries began: history_ counts from there
     bool startup_ = true;
-    bool measured_ = false;  // a rate sample of a busy sender went into max_rate_
+    bool measured_ = false;      // a rate sample of a busy sender went into max_rate_
+    bool rtt_from_min_ = false;  // rtt_us_ is lanes_rtt_us(), not the srtt floor or a seed
     uint64_t round_start_us_ = 0;
     uint64_t rounds_ = 0;  // round trips in which the sender was busy: the estimate's clock
     bool round_busy_ = false;

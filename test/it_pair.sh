@@ -125,8 +125,13 @@ emu_field() { testbed_emu_stats | grep "dir=$1 " | tr ' ' '\n' | sed -n "s/^$2=/
 # 50 Mbit/s and 600 ms; and the bottleneck's queue dropped few packets (16 BBR lanes left to
 # themselves kept it overfull: 12.8 % of packets dropped there over a 60 s stream).
 flight_budget_measures_the_path() {
-    local line rate rtt startup waited packets drops
+    local line rate rtt startup waited packets drops before
     LOSS=0.01 testbed_profile lossy >/dev/null || return 1
+    # Fresh lanes, opened over this path: the lanes kept from the flows before were opened
+    # while the link had no delay, and the kernel keeps their min RTT for 5 minutes.
+    before=$(grep -c 'lanes to peer .* authenticated' "$PEP_DIR/pepa.log")
+    pep_stop pepa >/dev/null && pep_stop pepb >/dev/null && start_far && start_near || return 1
+    lanes_ready $((before + 1)) || { echo "pepA did not reconnect its lanes"; return 1; }
     client download --to "$TB_SERVER_V4:5201" --bytes 60M || return 1
     sleep 0.5
     line=$(grep "via peer $TB_PEPA_SAT_V4: closed" "$PEP_DIR/pepb.log" | grep 'MB again' | tail -1)

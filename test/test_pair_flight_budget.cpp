@@ -157,6 +157,7 @@ TEST_CASE("flight budget: stale min RTTs give way to the smallest smoothed RTT",
     REQUIRE(f.budget.limit());
     CHECK(f.budget.rtt_us() == RTT_US + 20'000);
     CHECK(double(*f.budget.limit()) == Approx(STEADY_GAIN * RATE * (RTT_US + 20'000) / 1e6).epsilon(0.05));
+    CHECK_FALSE(f.budget.measured());  // an RTT from the srtt floor is not handed on
 }
 
 TEST_CASE("flight budget: a seed from an earlier flow applies from the first byte", "[pair][budget]") {
