@@ -12,7 +12,6 @@
 #include "log.hpp"
 #include "relay.hpp"
 #include "signals.hpp"
-#include "original_dst.hpp"
 #include "pair_far.hpp"
 #include "sockopt.hpp"
 #include "worker.hpp"
@@ -24,7 +23,6 @@ constexpr uint64_t GC_INTERVAL_MS = 1000;
 constexpr uint64_t ACCEPT_PAUSE_MS = 100;     // after EMFILE/ENFILE/fork failure
 constexpr int ACCEPTS_PER_WAKEUP = 64;        // then reap and collect before accepting more
 constexpr uint64_t WORKER_STOP_GRACE_MS = 3000;
-constexpr uint64_t PATH_ESTIMATE_FRESH_MS = 60'000;  // older path estimates are not handed on
 constexpr int RETURNS_PER_WAKEUP = 256;
 }  // namespace
 
@@ -140,8 +138,8 @@ void ConnMgr::pause_accepting(const char* why) {
     }
 }
 
-// Each returned lane goes where it came from (our pool, or the acceptor if the peer opened it);
-// the path estimate that came with it is kept for the peer's next flows.
+// Each returned lane goes where it came from (our pool, or the acceptor if the peer opened it),
+// with the path estimate that came with it.
 void ConnMgr::receive_returned_lanes(uint64_t now) {
     for (int i = 0; i < RETURNS_PER_WAKEUP; ++i) {
         pair::ReturnedLane lane;
@@ -158,23 +156,18 @@ void ConnMgr::receive_returned_lanes(uint64_t now) {
             continue;
         }
         table_.add_lanes_returned(1);
-        auto peer = proxy::peer_endpoint(lane.fd.get());
-        if (peer && lane.path.bytes_per_s && lane.path.rtt_us) paths_[peer->addr_string()] = KnownPath{lane.path, now};
+        LOG_DEBUG("lane back from worker %d (%s), path %.1f Mbit/s x %.0f ms", int(lane.pid),
+                  lane.owner == pair::LaneOwner::pool ? "pool" : "acceptor", double(lane.path.bytes_per_s) * 8 / 1e6,
+                  double(lane.path.rtt_us) / 1000);
         if (lane.owner == pair::LaneOwner::pool && pool_) {
             if (auto it = lent_.find(lane.pid); it != lent_.end() && it->second > 0) --it->second;
-            pool_->put_back(std::move(lane.fd), now);
+            pool_->put_back(std::move(lane.fd), lane.path, now);
         } else if (lane.owner == pair::LaneOwner::acceptor && acceptor_) {
-            acceptor_->put_back(std::move(lane.fd), now);
+            acceptor_->put_back(std::move(lane.fd), lane.path, now);
         } else {
             disarm_reset_on_close(lane.fd.get());
         }
     }
-}
-
-pair::PathEstimate ConnMgr::known_path(const std::string& peer_addr, uint64_t now) const {
-    auto it = paths_.find(peer_addr);
-    if (it == paths_.end() || now - it->second.at_ms >= PATH_ESTIMATE_FRESH_MS) return {};
-    return it->second.path;
 }
 
 void ConnMgr::close_inherited() const {
@@ -189,11 +182,10 @@ void ConnMgr::close_inherited() const {
 void ConnMgr::spawn_worker(UniqueFd client, const sigset_t& wait_mask) {
     proxy::PairLanes pair;
     if (pool_) {
-        pair.lanes = pool_->take(config_.lanes);
+        pair.lanes = pool_->take(config_.lanes, pair.path);
         pair.key = key_;
         pair.peer_up = pool_->peer_up();
         pair.lane_return = lane_return_tx_.get();
-        pair.path = known_path(config_.peer.addr_string(), monotonic_ms());
     }
     pid_t pid = fork();
     if (pid < 0) {
@@ -224,7 +216,6 @@ void ConnMgr::spawn_far_worker(FlowStart flow, const sigset_t& wait_mask) {
         return;  // lane 0 closes: the near side resets the client
     }
     UniqueFd ours(sv[0]), theirs(sv[1]);
-    pair::PathEstimate path = known_path(flow.peer.addr_string(), monotonic_ms());
     pid_t pid = fork();
     if (pid < 0) {
         pause_accepting(std::strerror(errno));
@@ -238,7 +229,7 @@ void ConnMgr::spawn_far_worker(FlowStart flow, const sigset_t& wait_mask) {
         int rc = 1;
         try {
             proxy::FarFlow far{std::move(flow.lane), flow.open, flow.peer, std::move(theirs),
-                               lane_return_tx_.get(), path};
+                               lane_return_tx_.get(), flow.path};
             rc = proxy::run_far_worker(std::move(far), config_, table_, wait_mask);
         } catch (const std::exception& e) {
             LOG_ERROR("worker: %s", e.what());

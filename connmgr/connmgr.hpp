@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <string>
 #include <unordered_set>
 #include <vector>
 
@@ -44,7 +43,6 @@ private:
     void stop_workers(const sigset_t& wait_mask);
     void pause_accepting(const char* why);
     void receive_returned_lanes(uint64_t now);
-    pair::PathEstimate known_path(const std::string& peer_addr, uint64_t now) const;
 
     const Config& config_;
     ConnTable& table_;
@@ -56,12 +54,7 @@ private:
     // Pair mode: lanes workers hand back after a clean end (pair_lane_return.hpp); workers
     // inherit the sending end.
     UniqueFd lane_return_rx_, lane_return_tx_;
-    struct KnownPath {
-        pair::PathEstimate path;
-        uint64_t at_ms = 0;
-    };
-    std::map<std::string, KnownPath> paths_;  // by peer address: what the last flow measured
-    std::map<pid_t, size_t> lent_;            // near side: pool lanes a worker has not returned
+    std::map<pid_t, size_t> lent_;  // near side: pool lanes a worker has not returned
     std::unordered_set<pid_t> workers_;
     uint64_t accept_paused_until_ms_ = 0;
     uint64_t last_pause_log_ms_ = 0;

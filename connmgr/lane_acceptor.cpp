@@ -35,6 +35,7 @@ struct LaneAcceptor::Lane {
     bool have_header = false;
     pair::FrameHeader header;
     uint64_t since_ms = 0;
+    pair::PathEstimate path;  // a returned lane: what its last flow knew of the path
 };
 
 LaneAcceptor::LaneAcceptor(const Config& config, const pair::Psk& key, const pair::NonceRegistry& nonces,
@@ -166,7 +167,7 @@ void LaneAcceptor::on_frame_bytes(Lane& lane, uint64_t now) {
         pair::OpenPayload open;
         pair::PayloadError err = pair::parse_open(lane.buf, open);
         if (err != pair::PayloadError::none) return fail(lane, std::string("bad OPEN: ") + pair::to_string(err), false, now);
-        flows_.push_back(FlowStart{std::move(lane.fd), open, lane.peer});
+        flows_.push_back(FlowStart{std::move(lane.fd), open, lane.peer, lane.path});
         lane.state = Lane::State::dead;
         return;
     }
@@ -244,7 +245,7 @@ void LaneAcceptor::attach_worker(uint64_t token, pid_t pid, UniqueFd feed) {
     workers_[token] = Worker{pid, std::move(feed)};
 }
 
-void LaneAcceptor::put_back(UniqueFd fd, uint64_t now) {
+void LaneAcceptor::put_back(UniqueFd fd, const pair::PathEstimate& path, uint64_t now) {
     if (lanes_.size() >= MAX_PENDING_LANES) {
         disarm_reset_on_close(fd.get());  // a FIN: the near side drops it from its pool
         return;
@@ -258,6 +259,7 @@ void LaneAcceptor::put_back(UniqueFd fd, uint64_t now) {
     lane->state = Lane::State::first_frame;
     lane->need = pair::FRAME_HEADER_BYTES;
     lane->since_ms = now;
+    lane->path = path;
     lanes_.push_back(std::move(lane));
 }
 

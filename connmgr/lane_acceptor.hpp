@@ -17,6 +17,7 @@
 
 #include "config.hpp"
 #include "pair_handshake.hpp"
+#include "pair_lane_return.hpp"
 #include "pair_payload.hpp"
 #include "unique_fd.hpp"
 
@@ -26,6 +27,7 @@ struct FlowStart {
     UniqueFd lane;           // lane 0, its OPEN consumed
     pair::OpenPayload open;
     Endpoint peer;           // the lane's remote address, for logs
+    pair::PathEstimate path;  // what the flow that last used lane 0 knew of the path
 };
 
 class LaneAcceptor {
@@ -43,9 +45,9 @@ public:
     // that arrived before its OPEN are sent at once.
     void attach_worker(uint64_t token, pid_t pid, UniqueFd feed);
     void worker_gone(pid_t pid);
-    // A lane a worker handed back after its flow's clean end: it waits for the peer's next
-    // OPEN or JOIN like a freshly authenticated one.
-    void put_back(UniqueFd fd, uint64_t now);
+    // A lane a worker handed back after its flow's clean end, with what that flow knew of the
+    // path: it waits for the peer's next OPEN or JOIN like a freshly authenticated one.
+    void put_back(UniqueFd fd, const pair::PathEstimate& path, uint64_t now);
     void close_inherited() const;
 
 private:

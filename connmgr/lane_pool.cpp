@@ -28,6 +28,7 @@ struct LanePool::Lane {
     uint64_t since_ms = 0;      // state entered
     uint64_t last_sent_ms = 0;  // for keepalives
     uint64_t returned_ms = 0;   // when a flow last handed it back; 0: never carried one
+    pair::PathEstimate path;    // what that flow knew of the path
 };
 
 LanePool::LanePool(const Config& config, const pair::Psk& key, pair::NonceRegistry& nonces, ConnTable& table)
@@ -155,14 +156,16 @@ uint64_t LanePool::tick(uint64_t now, size_t lent) {
     return wake;
 }
 
-std::vector<UniqueFd> LanePool::take(size_t n) {
+std::vector<UniqueFd> LanePool::take(size_t n, pair::PathEstimate& path) {
     // Most recently returned first; never-used lanes (returned_ms 0) keep their age order.
     std::stable_sort(lanes_.begin(), lanes_.end(),
                      [](const auto& a, const auto& b) { return a->returned_ms > b->returned_ms; });
     std::vector<UniqueFd> out;
+    path = {};
     for (auto& l : lanes_) {
         if (out.size() == n) break;
         if (l->state != Lane::State::ready) continue;
+        if (path.bytes_per_s == 0) path = l->path;
         out.push_back(std::move(l->fd));
         l->state = Lane::State::dead;
     }
@@ -170,9 +173,10 @@ std::vector<UniqueFd> LanePool::take(size_t n) {
     return out;
 }
 
-void LanePool::put_back(UniqueFd fd, uint64_t now) {
+void LanePool::put_back(UniqueFd fd, const pair::PathEstimate& path, uint64_t now) {
     auto lane = std::make_unique<Lane>();
     lane->fd = std::move(fd);
+    lane->path = path;
     lane->state = Lane::State::ready;
     lane->since_ms = lane->last_sent_ms = lane->returned_ms = now;
     lanes_.push_back(std::move(lane));

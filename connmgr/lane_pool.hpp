@@ -14,6 +14,7 @@
 #include "config.hpp"
 #include "conn_table.hpp"
 #include "pair_handshake.hpp"
+#include "pair_lane_return.hpp"
 #include "unique_fd.hpp"
 
 namespace pepsal::connmgr {
@@ -34,10 +35,12 @@ public:
     uint64_t tick(uint64_t now, size_t lent);
 
     // Up to `n` authenticated lanes, those that carried a flow most recently first, then the
-    // oldest; they leave the pool.
-    std::vector<UniqueFd> take(size_t n);
-    // A lane a flow handed back. Beyond warm-lanes the least recently used lanes are closed.
-    void put_back(UniqueFd fd, uint64_t now);
+    // oldest; they leave the pool. `path`: the path estimate the most recent of them came back
+    // with (zeros if none), the one their congestion windows were opened by.
+    std::vector<UniqueFd> take(size_t n, pair::PathEstimate& path);
+    // A lane a flow handed back, with what that flow knew of the path. Beyond warm-lanes the
+    // least recently used lanes are closed.
+    void put_back(UniqueFd fd, const pair::PathEstimate& path, uint64_t now);
     size_t ready() const;
     // The last lane attempt authenticated: the peer is reachable and holds our key.
     bool peer_up() const { return peer_up_; }

@@ -65,6 +65,7 @@ Engine::Engine(UniqueFd local, size_t expected_lanes, UniqueFd lane_feed, const 
       start_ms_(now_ms_),
       last_activity_ms_(now_ms_) {
     budget_.seed(options.path_bytes_per_s, options.path_rtt_us);
+    result_.seeded = !budget_.in_startup();
 }
 
 EngineResult Engine::run(std::vector<UniqueFd> lanes) {
@@ -247,8 +248,8 @@ std::string Engine::lane_name(const Lane& lane) const {
 }
 
 // A clean end closes everything gracefully: the lanes carried DONE both ways (or the closing
-// wait ran out; they are drained here) and are kept for the next flow when the caller asked,
-// `local` saw both FINs. Any other end resets `local`, and
+// wait ran out; they are drained here) and those the caller did not take for the next flow
+// are closed, `local` saw both FINs. Any other end resets `local`, and
 // tells the peer why on every lane that can still carry a frame, unless the peer is the one
 // that reset.
 void Engine::teardown() {
@@ -263,12 +264,7 @@ void Engine::teardown() {
         // this is the one clean close, so it disarms them first.
         result_.end = EngineEnd::closed;
         for (auto& lane : lanes_) {
-            if (!lane) continue;
-            if (options_.keep_lanes && lane->released()) {
-                poller_->set(lane->watch(), std::nullopt);
-                result_.released.push_back(lane->take_fd());
-                continue;
-            }
+            if (!lane || lane->fd() < 0) continue;  // never arrived, or handed on released
             disarm_reset_on_close(lane->fd());
             lane->close_gracefully();
         }

@@ -36,9 +36,12 @@ struct EngineOptions {
     const volatile sig_atomic_t* stop = nullptr;  // set → reset everything, EngineEnd::stopped
     const sigset_t* wait_mask = nullptr;          // for epoll_pwait
     std::function<void(uint64_t, uint64_t)> on_progress;  // (local→peer, peer→local) deltas
-    // At a clean end, return the lanes that carried DONE both ways in EngineResult::released
-    // (for the next flow) instead of closing them.
-    bool keep_lanes = false;
+    // At a clean end, each lane that carried DONE both ways goes here the moment it did (for
+    // the next flow; one slow lane must not hold the others back) instead of being closed,
+    // with what the flow knows of the path then (FlightBudget: bottleneck rate, RTT, and
+    // whether the flow measured them itself past startup).
+    std::function<void(UniqueFd lane, uint64_t path_bytes_per_s, uint64_t path_rtt_us, bool path_measured)>
+        on_lane_released;
     // What an earlier flow measured of the path towards the peer (EngineResult's
     // bottleneck_bytes_per_s and rtt_us): the flight budget starts from it instead of
     // leaving the first round trips to the lanes' startup. 0: nothing known.
@@ -79,7 +82,8 @@ struct EngineResult {
     uint64_t bottleneck_bytes_per_s = 0;
     uint64_t rtt_us = 0;
     bool path_measured = false;  // the estimate above is this flow's own and past startup
-    std::vector<UniqueFd> released;  // EngineOptions::keep_lanes: lanes free for another flow
+    bool seeded = false;         // the budget started from EngineOptions' path estimate
+    size_t released = 0;         // lanes handed to EngineOptions::on_lane_released
 };
 
 // `local`: the connected non-blocking TCP socket of this side (client socket on the near side,

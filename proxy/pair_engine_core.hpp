@@ -106,6 +106,7 @@ private:
     size_t missing_lanes() const;
     void check_lanes();
     void start_closing();
+    void release_lanes();
 
     const EngineOptions& options_;
     UniqueFd local_;

@@ -183,6 +183,7 @@ void Engine::check_lanes() {
     // DONE goes behind whatever a lane has pending, and a lane with stream bytes pending is
     // cut: wait until nothing is.
     if (!closing_ && fin_sent() && local_shut_ && all_flushed()) start_closing();
+    if (closing_ && options_.on_lane_released) release_lanes();
     bool all_ended = missing_lanes() == 0 || closing_;
     for (const auto& lane : lanes_)
         if (lane && (!lane->eof() || (closing_ && lane->pending() > 0))) all_ended = false;
@@ -191,6 +192,17 @@ void Engine::check_lanes() {
         done_ = true;
     else if (!inbound_.complete())
         fail(EngineEnd::lane_failed, "every lane closed before the peer's stream was complete");
+}
+
+// Hands on each lane that carried DONE both ways, as soon as it has.
+void Engine::release_lanes() {
+    for (auto& lane : lanes_) {
+        if (!lane || !lane->released()) continue;
+        poller_->set(lane->watch(), std::nullopt);  // before its fd leaves us
+        options_.on_lane_released(lane->take_fd(), budget_.bottleneck_bytes_per_s(), budget_.rtt_us(),
+                                  budget_.measured());
+        ++result_.released;
+    }
 }
 
 // Both streams are complete here. DONE on every lane tells the peer we are done too; reading

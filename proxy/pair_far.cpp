@@ -54,8 +54,7 @@ int run_far_worker(FarFlow flow, const Config& cfg, ConnTable& table, const sigs
     lanes.push_back(std::move(flow.lane));
     pair::EngineResult r = pair::run_engine(std::move(conn.fd), std::move(lanes), flow.open.lane_count,
                                             std::move(flow.lane_feed),
-                                            engine_options(ctx, flow.lane_return, flow.path));
-    return_released_lanes(r, flow.lane_return, pair::LaneOwner::acceptor);
+                                            engine_options(ctx, flow.lane_return, pair::LaneOwner::acceptor, flow.path));
     FlowOutcome out = outcome_of(r);
     release();
     LOG_INFO("%s: %s after %.3f s, %llu bytes to destination, %llu to client", name.c_str(), out.summary.c_str(),

@@ -17,7 +17,7 @@ struct FarFlow {
     Endpoint peer;            // lane 0's remote address
     UniqueFd lane_feed;       // the flow's other lanes arrive here (SCM_RIGHTS)
     int lane_return = -1;     // the connmgr's lane return socket (borrowed); -1: close lanes
-    pair::PathEstimate path;  // what the last flow from this peer measured, if recent
+    pair::PathEstimate path;  // what the flow that last used lane 0 knew of the path
 };
 
 // Checks the destination against allow=, connects to it, and carries the flow between the

@@ -41,12 +41,13 @@ uint64_t FlightBudget::round_us() const { return std::max(rtt_us_, MIN_ROUND_US)
 void FlightBudget::on_sample(FlightSample& s) {
     uint64_t srtt = lanes_srtt_us(s.lanes);
     if (srtt && (!srtt_floor_us_ || srtt < srtt_floor_us_)) srtt_floor_us_ = srtt;
+    // A reading without a usable lane (at the flow's end the lanes that sent DONE are not read
+    // any more) keeps an RTT measured from min RTTs.
     if (uint64_t rtt = lanes_rtt_us(s.lanes)) {
         rtt_us_ = rtt;
         rtt_from_min_ = true;
-    } else if (srtt_floor_us_) {
+    } else if (!rtt_from_min_ && srtt_floor_us_) {
         rtt_us_ = srtt_floor_us_;
-        rtt_from_min_ = false;
     }
     if (!started_) {
         // Until the first delivery every rate would be zero, which says nothing about the path.

@@ -38,8 +38,7 @@ FlowOutcome PairRoute::carry(Flow flow, const FlowContext& ctx) {
     }
     size_t n = lanes_.size();
     pair::EngineResult r = pair::run_engine(std::move(flow.client_fd), std::move(lanes_), n, UniqueFd{},
-                                            engine_options(ctx, lane_return_, path_));
-    return_released_lanes(r, lane_return_, pair::LaneOwner::pool);
+                                            engine_options(ctx, lane_return_, pair::LaneOwner::pool, path_));
     return outcome_of(r);
 }
 

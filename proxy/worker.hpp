@@ -22,7 +22,7 @@ struct PairLanes {
     const pair::Psk* key = nullptr;
     bool peer_up = false;          // the pool's last lane authenticated: worth dialing our own
     int lane_return = -1;          // the connmgr's lane return socket (borrowed); -1: close lanes
-    pair::PathEstimate path;       // what the last flow to the peer measured, if recent
+    pair::PathEstimate path;       // what the flow that last used these lanes knew of the path
 };
 int run_worker(UniqueFd client, const Config& config, ConnTable& table, const sigset_t& wait_mask,
                PairLanes pair);

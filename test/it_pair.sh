@@ -147,6 +147,25 @@ flight_budget_measures_the_path() {
         exit !ok }'
 }
 
+# Right after flight_budget_measures_the_path: the next flow runs on the lanes that flow
+# handed back, open congestion windows and all, and starts its budget from their estimate
+# (no startup), so those windows do not empty into the bottleneck at once.
+handed_back_lanes_start_budgeted() {
+    local line packets0 drops0 packets drops
+    # The last lanes come back a round trip after the client's close (its FIN, then the far
+    # side's DONE); a flow that starts sooner takes fresh lanes.
+    sleep 2
+    packets0=$(emu_field down packets) drops0=$(emu_field down dropped_queue)
+    client download --to "$TB_SERVER_V4:5201" --bytes 60M || return 1
+    sleep 0.5
+    line=$(grep "via peer $TB_PEPA_SAT_V4: closed" "$PEP_DIR/pepb.log" | grep 'MB again' | tail -1)
+    echo "pepB: $line"
+    packets=$(($(emu_field down packets) - packets0)) drops=$(($(emu_field down dropped_queue) - drops0))
+    echo "emulator: $drops of $packets packets dropped at the queue"
+    grep -q 'no startup (seeded)' <<<"$line" || { echo "the flow did not start from the lanes' estimate"; return 1; }
+    [ "$packets" -gt 30000 ] && [ $((drops * 100)) -lt $((packets * 3)) ]
+}
+
 garbage_on_pair_port() {
     tb_spawn client "$FT" download --to "$TB_SERVER_V4:5201" --bytes 30M >"$PEP_DIR/bystander.out" 2>&1
     local bystander=$!
@@ -182,6 +201,7 @@ for loss in 0.01 0.05; do
     testbed_emu_check >/dev/null || echo "  note: the emulator fell behind at $loss loss (machine busy)"
 done
 check "flight budget: 60M download at 1 % loss, path measured, bottleneck queue kept" flight_budget_measures_the_path
+check "flight budget: the next flow starts from the estimate of the lanes it reuses" handed_back_lanes_start_budgeted
 testbed_profile none >/dev/null
 # Last: failed handshakes count against pepA's address (rate limit), so nothing may follow
 # that needs pepA's lanes within a minute.

@@ -198,7 +198,7 @@ public:
             thread_.join();
             if (hung) result_.detail = "HUNG: " + result_.detail;
         }
-        return std::move(result_);  // once: released lanes move with it
+        return result_;
     }
 
     bool finished() const { return done_; }
@@ -322,24 +322,35 @@ inline void exchange_hello(Rig& rig) {
     REQUIRE((read_to_eof(rig.client.get(), 7).data == pattern(91, 7)));
 }
 
-// Both applications send `up`/`down` at once, then FIN, and read all; true if both arrived whole.
-inline bool transfer_both_ways(Rig& rig, const Bytes& up, const Bytes& down) {
+struct Exchanged {
+    Received at_server, at_client;
+};
+
+// The applications on `client` and `server` send `up`/`down` at once, then FIN, and read
+// all until EOF.
+inline Exchanged exchange_both_ways(int client, int server, const Bytes& up, const Bytes& down) {
     std::thread cw([&] {
-        write_all(rig.client.get(), up);
-        shutdown(rig.client.get(), SHUT_WR);
+        write_all(client, up);
+        shutdown(client, SHUT_WR);
     });
     std::thread sw([&] {
-        write_all(rig.server.get(), down);
-        shutdown(rig.server.get(), SHUT_WR);
+        write_all(server, down);
+        shutdown(server, SHUT_WR);
     });
-    auto at_server = std::async(std::launch::async, [&] { return read_to_eof(rig.server.get()); });
-    Received at_client = read_to_eof(rig.client.get());
+    auto at_server = std::async(std::launch::async, [&] { return read_to_eof(server); });
+    Received at_client = read_to_eof(client);
     cw.join();
     sw.join();
-    Received got_up = at_server.get();
-    CHECK(at_client.err == 0);
-    CHECK(got_up.err == 0);
-    return got_up.data == up && at_client.data == down;
+    Exchanged e{at_server.get(), std::move(at_client)};
+    CHECK(e.at_client.err == 0);
+    CHECK(e.at_server.err == 0);
+    return e;
+}
+
+// The same on the rig's applications; true if both arrived whole.
+inline bool transfer_both_ways(Rig& rig, const Bytes& up, const Bytes& down) {
+    Exchanged e = exchange_both_ways(rig.client.get(), rig.server.get(), up, down);
+    return e.at_server.data == up && e.at_client.data == down;
 }
 
 }  // namespace pepsal::test

@@ -180,6 +180,19 @@ TEST_CASE("flight budget: a seed from an earlier flow applies from the first byt
     CHECK_FALSE(unseeded.limit());
 }
 
+TEST_CASE("flight budget: readings without lanes keep the measured RTT", "[pair][budget]") {
+    Feeder f;
+    f.run(8 * RTT_US, RATE);
+    REQUIRE(f.budget.measured());
+    for (int i = 0; i < 10; ++i) {  // the end of the flow: its lanes sent DONE, none is read
+        f.now_us += STEP_US;
+        FlightSample s{f.now_us, f.delivered, false, {}};
+        f.budget.on_sample(s);
+    }
+    CHECK(f.budget.measured());
+    CHECK(f.budget.rtt_us() == RTT_US);
+}
+
 TEST_CASE("flight budget: never below its floor", "[pair][budget]") {
     Feeder f;
     f.run(10 * RTT_US, 1000);

@@ -43,9 +43,10 @@ struct FlowOnLanes {
     }
 };
 
-EngineOptions keeping() {
+// Options that keep released lanes in `into` (read once the engine has ended).
+EngineOptions keeping(std::vector<UniqueFd>& into) {
     EngineOptions o;
-    o.keep_lanes = true;
+    o.on_lane_released = [&into](UniqueFd lane, uint64_t, uint64_t, bool) { into.push_back(std::move(lane)); };
     return o;
 }
 
@@ -54,47 +55,42 @@ EngineOptions keeping() {
 TEST_CASE("pair engines hand lanes that carried DONE both ways to the next flow", "[pair-engine]") {
     int fds = test::open_fd_count();
     {
+        std::vector<UniqueFd> near1_lanes, far1_lanes, near2_lanes, far2_lanes;
         RigOptions ro(4);
         ro.armed = true;
-        ro.near = ro.far = keeping();
+        ro.near = keeping(near1_lanes);
+        ro.far = keeping(far1_lanes);
         Rig rig{ro};
         Bytes up1 = pattern(11, 2 * MB), down1 = pattern(12, 3 * MB);
         REQUIRE(transfer_both_ways(rig, up1, down1));
         EngineResult near1 = rig.near.join();
         CAPTURE(near1.detail);
         REQUIRE(to_string(near1.end) == std::string("closed"));
-        REQUIRE(near1.released.size() == 4);
+        REQUIRE(near1.released == 4);
+        REQUIRE(near1_lanes.size() == 4);
 
         // The next flow's near side starts at once and writes before the far side of the
         // first flow may have read our DONE: the far engine must stop exactly at it.
         FlowOnLanes second;
-        second.start_near(std::move(near1.released), keeping());
-        Bytes up2 = pattern(13, 1 * MB), down2 = pattern(14, 2 * MB);
-        std::thread cw([&] {
-            write_all(second.client.get(), up2);
-            shutdown(second.client.get(), SHUT_WR);
-        });
+        second.start_near(std::move(near1_lanes), keeping(near2_lanes));
+        Bytes first_bytes = pattern(13, 200 * 1000), up2 = pattern(14, 1 * MB), down2 = pattern(15, 2 * MB);
+        REQUIRE(write_all(second.client.get(), first_bytes) == 0);
         EngineResult far1 = rig.far.join();
         CAPTURE(far1.detail);
         REQUIRE(to_string(far1.end) == std::string("closed"));
-        REQUIRE(far1.released.size() == 4);
-        second.start_far(std::move(far1.released), keeping());
-        std::thread sw([&] {
-            write_all(second.server.get(), down2);
-            shutdown(second.server.get(), SHUT_WR);
-        });
-        auto at_server = std::async(std::launch::async, [&] { return read_to_eof(second.server.get()); });
-        Received at_client = read_to_eof(second.client.get());
-        cw.join();
-        sw.join();
-        CHECK((at_server.get().data == up2));
-        CHECK((at_client.data == down2));
+        REQUIRE(far1_lanes.size() == 4);
+        second.start_far(std::move(far1_lanes), keeping(far2_lanes));
+        Exchanged e = exchange_both_ways(second.client.get(), second.server.get(), up2, down2);
+        Bytes whole_up = first_bytes;
+        whole_up.insert(whole_up.end(), up2.begin(), up2.end());
+        CHECK((e.at_server.data == whole_up));
+        CHECK((e.at_client.data == down2));
         EngineResult near2 = second.near.join(), far2 = second.far.join();
         CAPTURE(near2.detail, far2.detail);
         CHECK(to_string(near2.end) == std::string("closed"));
         CHECK(to_string(far2.end) == std::string("closed"));
-        CHECK(near2.released.size() == 4);  // and again: closed when the results go
-        CHECK(far2.released.size() == 4);
+        CHECK(near2_lanes.size() == 4);  // and again: closed when the vectors go
+        CHECK(far2_lanes.size() == 4);
     }
     CHECK(test::open_fd_count() == fds);
 }
@@ -102,16 +98,18 @@ TEST_CASE("pair engines hand lanes that carried DONE both ways to the next flow"
 TEST_CASE("pair engines keep no lane of a flow that did not end cleanly", "[pair-engine]") {
     int fds = test::open_fd_count();
     {
+        std::vector<UniqueFd> near_lanes, far_lanes;
         RigOptions ro(2);
-        ro.near = ro.far = keeping();
+        ro.near = keeping(near_lanes);
+        ro.far = keeping(far_lanes);
         Rig rig{ro};
         exchange_hello(rig);
         proxy::reset_close(std::move(rig.server));
         EngineResult near = rig.near.join(), far = rig.far.join();
         CHECK(to_string(far.end) == std::string("local_reset"));
         CHECK(to_string(near.end) == std::string("peer_reset"));
-        CHECK(near.released.empty());
-        CHECK(far.released.empty());
+        CHECK(near_lanes.empty());
+        CHECK(far_lanes.empty());
     }
     CHECK(test::open_fd_count() == fds);
 }
@@ -119,16 +117,17 @@ TEST_CASE("pair engines keep no lane of a flow that did not end cleanly", "[pair
 TEST_CASE("pair engines close the lanes at a clean end unless asked to keep them", "[pair-engine]") {
     int fds = test::open_fd_count();
     {
+        std::vector<UniqueFd> near_lanes;
         RigOptions ro(3);
-        ro.near = keeping();  // the far side does not keep: the near side cannot either
+        ro.near = keeping(near_lanes);  // the far side does not keep its ends
         Rig rig{ro};
-        REQUIRE(transfer_both_ways(rig, pattern(15, 100000), pattern(16, 200000)));
+        REQUIRE(transfer_both_ways(rig, pattern(16, 100000), pattern(17, 200000)));
         EngineResult near = rig.near.join(), far = rig.far.join();
         CHECK(to_string(near.end) == std::string("closed"));
         CHECK(to_string(far.end) == std::string("closed"));
-        CHECK(far.released.empty());
-        CHECK(near.released.size() == 3);  // DONE went both ways: near may keep them ...
-        for (auto& lane : near.released) {  // ... but the far side closed its ends
+        CHECK(far.released == 0);
+        CHECK(near_lanes.size() == 3);  // DONE went both ways: near may keep them ...
+        for (auto& lane : near_lanes) {  // ... but the far side closed its ends
             char byte;
             CHECK(recv(lane.get(), &byte, 1, 0) == 0);
         }
