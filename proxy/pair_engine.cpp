@@ -58,6 +58,7 @@ Engine::Engine(UniqueFd local, size_t expected_lanes, UniqueFd lane_feed, const 
       outbound_(options.chunk_bytes, INITIAL_WINDOW),
       sent_(expected_lanes <= MAX_LANES ? expected_lanes : 0),
       timed_out_(expected_lanes <= MAX_LANES ? expected_lanes : 0, false),
+      timeout_checks_(expected_lanes <= MAX_LANES ? expected_lanes : 0, 0),
       delivered_at_join_(expected_lanes <= MAX_LANES ? expected_lanes : 0, 0),
       delivered_seen_(expected_lanes <= MAX_LANES ? expected_lanes : 0, 0),
       inbound_(std::max(options.reorder_bytes, INITIAL_WINDOW), local_.get()),

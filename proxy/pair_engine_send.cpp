@@ -87,7 +87,13 @@ void Engine::check_lane_health() {
         sent_.acked(i, lane->acked_bytes());
         Lane::PathState path = lane->path_state();
         timed_out_[i] = path.timed_out;
-        if (timed_out_[i]) sent_.reinject(i);
+        // A lane that just timed out is usually one lost retransmission away from recovering,
+        // and the peer's TCP may hold (SACKed) most of what it has not acknowledged: its
+        // oldest chunk, the hole the flow waits for, goes again first, then twice as many
+        // with each check it stays in timeout recovery, so that a lane that died is emptied
+        // within a few hundred ms. Sending all at once duplicated up to 1.6 % of an upload.
+        timeout_checks_[i] = timed_out_[i] ? timeout_checks_[i] + 1 : 0;
+        if (timed_out_[i]) sent_.reinject(i, size_t(1) << std::min<size_t>(timeout_checks_[i] - 1, 20));
         // Unsigned differences: tcpi_delivered wraps after 2^32 segments.
         delivered_bytes_ += uint64_t(uint32_t(path.delivered - delivered_seen_[i])) * path.mss;
         delivered_seen_[i] = path.delivered;

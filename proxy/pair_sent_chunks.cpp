@@ -23,10 +23,13 @@ void SentChunks::acked(size_t lane, uint64_t acked) {
     }
 }
 
-uint64_t SentChunks::reinject(size_t lane) {
+uint64_t SentChunks::reinject(size_t lane, size_t max_chunks) {
     uint64_t queued = 0;
+    size_t count = 0;
     for (Ref& ref : lanes_.at(lane)) {
+        if (count == max_chunks) break;
         if (ref.queued) continue;
+        ++count;
         ref.queued = true;
         auto it = chunks_.find(ref.offset);
         if (it == chunks_.end()) continue;

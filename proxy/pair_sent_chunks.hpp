@@ -33,9 +33,10 @@ public:
     void add(size_t lane, uint64_t offset, std::span<const uint8_t> bytes, uint64_t lane_end);
     // The lane's TCP acknowledged the first `acked` bytes the engine gave it.
     void acked(size_t lane, uint64_t acked);
-    // Queues the chunks `lane` still holds unacknowledged for sending on another lane, each
-    // at most once per lane it was stuck on. Returns the bytes queued.
-    uint64_t reinject(size_t lane);
+    // Queues the oldest `max_chunks` chunks `lane` still holds unacknowledged and has not
+    // queued yet for sending on another lane (each at most once per lane it was stuck on).
+    // Returns the bytes queued.
+    uint64_t reinject(size_t lane, size_t max_chunks = SIZE_MAX);
 
     struct Chunk {
         uint64_t offset;

@@ -52,6 +52,16 @@ TEST_CASE("pair sent chunks: copies live until a lane acknowledges them", "[pair
     CHECK(!s.next_reinjection());
     CHECK(!s.reinjection_queued());
     CHECK_THROWS_AS(s.reinjected(1, 300), std::logic_error);
+    // A bounded reinjection takes the oldest chunks first, each once.
+    SentChunks t(2);
+    t.add(0, 0, a, 116);
+    t.add(0, 100, b, 182);
+    t.add(0, 150, c, 268);
+    CHECK(t.reinject(0, 1) == 100);
+    CHECK(t.next_reinjection()->offset == 0);
+    t.skip_reinjection();
+    CHECK(t.reinject(0, 5) == 120);  // the other two
+    CHECK(t.reinject(0, 5) == 0);
     CHECK_THROWS_AS(s.add(5, 0, a, 1), std::out_of_range);
 }
 
