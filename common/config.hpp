@@ -58,6 +58,7 @@ struct Config {
     Endpoint pair_listen;          // far side: accept lanes from the peer here
     uint32_t lanes = 16;           // lanes per flow
     uint32_t warm_lanes = 128;     // authenticated lanes kept ready towards the peer
+    bool lane_reuse = true;        // released lanes carry the next flows
     std::string psk_file;          // pre-shared key; required in pair mode
     std::string allow;             // destination CIDRs the far side connects to; empty: any
     bool peer_fallback_direct = true;  // peer unreachable: direct (true) or reset the client

@@ -32,7 +32,7 @@ ConnMgr::ConnMgr(const Config& config, ConnTable& table, const std::vector<Uniqu
     key_ = key;
     if (key && config.pair_near()) pool_ = std::make_unique<LanePool>(config, *key, nonces_, table);
     if (key && pair_listener >= 0) acceptor_ = std::make_unique<LaneAcceptor>(config, *key, nonces_, pair_listener);
-    if (pool_ || acceptor_) {
+    if ((pool_ || acceptor_) && config.lane_reuse) {
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) == 0) {
             lane_return_rx_.reset(sv[0]);
