@@ -56,8 +56,8 @@ struct Config {
     // Pair mode (see README "Pair mode"). Unset endpoints have family AF_UNSPEC.
     Endpoint peer;                 // near side: connect lanes to this peer instance
     Endpoint pair_listen;          // far side: accept lanes from the peer here
-    uint32_t lanes = 16;           // lanes per flow
-    uint32_t warm_lanes = 128;     // authenticated lanes kept ready towards the peer
+    uint32_t lanes = 32;           // lanes per flow
+    uint32_t warm_lanes = 256;     // authenticated lanes kept ready towards the peer
     bool lane_reuse = true;        // released lanes carry the next flows
     std::string psk_file;          // pre-shared key; required in pair mode
     std::string allow;             // destination CIDRs the far side connects to; empty: any

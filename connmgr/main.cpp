@@ -8,6 +8,7 @@
 #include "config.hpp"
 #include "conn_table.hpp"
 #include "daemon.hpp"
+#include "fd_limit.hpp"
 #include "listener.hpp"
 #include "log.hpp"
 #include "pair_psk.hpp"
@@ -36,6 +37,7 @@ int serve(const Config& cfg, const pair::Psk* key) {
         std::optional<connmgr::PidFile> pid_file;
         if (cfg.daemon) pid_file.emplace(cfg.pid_file);
         sigset_t wait_mask = signals::install();
+        connmgr::raise_fd_limit(cfg);
         ConnTable table = ConnTable::create(cfg.shm_name, cfg.max_conns);
         LOG_NOTICE("%s started: port %u, queue %u, %u slots in /dev/shm/%s", PEPSAL_VERSION_STRING(),
                    cfg.port, cfg.queue, cfg.max_conns, cfg.shm_name.c_str());

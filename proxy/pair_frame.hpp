@@ -18,7 +18,7 @@
 //
 //   type           length    seq                           payload
 //   OPEN      = 1  47        0                             flow token u64, lane count u8
-//                                                          (1..16), dest endpoint, client
+//                                                          (1..32), dest endpoint, client
 //                                                          endpoint (19 bytes each, below)
 //   JOIN      = 2  9         0                             flow token u64, lane index u8
 //                                                          (1..lane count-1)

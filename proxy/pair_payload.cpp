@@ -94,7 +94,7 @@ const char* to_string(PayloadError error) {
     switch (error) {
         case PayloadError::none: return "no error";
         case PayloadError::wrong_length: return "payload length wrong for the frame type";
-        case PayloadError::bad_lane_count: return "lane count not 1..16";
+        case PayloadError::bad_lane_count: return "lane count not 1..32";
         case PayloadError::bad_lane_index: return "lane index not 1..lane count-1";
         case PayloadError::bad_dest_family: return "destination family not 4 or 6";
         case PayloadError::zero_dest_port: return "destination port 0";

@@ -11,7 +11,7 @@
 
 namespace pepsal::pair {
 
-constexpr uint8_t MAX_LANES = 16;
+constexpr uint8_t MAX_LANES = 32;
 
 // Why a flow was reset; the u32 payload of RST.
 enum class RstReason : uint32_t {
@@ -42,7 +42,7 @@ struct JoinPayload {
 enum class PayloadError {
     none,
     wrong_length,
-    bad_lane_count,  // OPEN: not 1..16
+    bad_lane_count,  // OPEN: not 1..MAX_LANES
     bad_lane_index,  // JOIN: not 1..lane count-1
     bad_dest_family,
     zero_dest_port,

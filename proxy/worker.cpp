@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <system_error>
@@ -19,6 +20,8 @@
 namespace pepsal::proxy {
 
 namespace {
+
+constexpr size_t MAX_DIALED_LANES = 8;  // lanes a worker opens itself when the pool is empty
 
 struct Identified {
     Endpoint dest;
@@ -58,8 +61,12 @@ std::optional<Identified> identify(int fd, const Endpoint& client, const Config&
 std::unique_ptr<Route> make_route(const Config& cfg, ConnTable& table, PairLanes pair, const std::string& name,
                                   const sigset_t& wait_mask) {
     if (pair.lanes.empty() && pair.peer_up && pair.key) {
-        pair.lanes = pair::dial_lanes(cfg, *pair.key, cfg.lanes, cfg.connect_timeout_ms,
-                                      &signals::flags().terminate, &wait_mask);
+        // A burst emptied the pool: each of its flows opening all its lanes across the link at
+        // once would make it a storm of handshakes; a few lanes carry the flow, and they join
+        // the pool when it ends.
+        size_t n = std::min<size_t>(cfg.lanes, MAX_DIALED_LANES);
+        pair.lanes = pair::dial_lanes(cfg, *pair.key, n, cfg.connect_timeout_ms, &signals::flags().terminate,
+                                      &wait_mask);
         table.add_lanes_opened(pair.lanes.size());
     }
     if (!pair.lanes.empty()) return std::make_unique<PairRoute>(std::move(pair.lanes), pair.lane_return, pair.path);

@@ -76,7 +76,7 @@ far_killed_mid_run() {
 wrong_key_refused() {
     pep_stop pepa >/dev/null
     make_key "$PEP_DIR/otherkey"
-    NEAR_KEY=$PEP_DIR/otherkey start_near peer-fallback=reset warm-lanes=16 || return 1
+    NEAR_KEY=$PEP_DIR/otherkey start_near peer-fallback=reset warm-lanes=32 || return 1
     sleep 2
     grep -q "lane from $TB_PEPA_SAT_V4:[0-9]* closed: .*keys differ" "$PEP_DIR/pepb.log" ||
         { echo "pepB did not log the refused lane"; grep "lane from" "$PEP_DIR/pepb.log" | tail -8; return 1; }

@@ -94,9 +94,9 @@ TEST_CASE("pair payload: each invalid OPEN field is refused with its reason", "[
     CHECK(open_error(Bytes(OPEN_PAYLOAD_BYTES + 1)) == PayloadError::wrong_length);
     CHECK(open_error({}) == PayloadError::wrong_length);
     CHECK(with(8, 0) == PayloadError::bad_lane_count);
-    CHECK(with(8, 17) == PayloadError::bad_lane_count);
+    CHECK(with(8, MAX_LANES + 1) == PayloadError::bad_lane_count);
     CHECK(with(8, 255) == PayloadError::bad_lane_count);
-    CHECK(with(8, 16) == PayloadError::none);
+    CHECK(with(8, MAX_LANES) == PayloadError::none);
     for (uint8_t fam : {0, 2, 5, 10, 255}) {
         CHECK(with(DEST, fam) == PayloadError::bad_dest_family);
         CHECK(with(CLIENT, fam) == PayloadError::bad_client_family);
@@ -138,7 +138,7 @@ TEST_CASE("pair payload: JOIN layout, round trip and lane index bounds", "[pair]
         CHECK((j.token == 99 && j.lane_index == i));
     }
     CHECK(parse_join(Bytes{0, 0, 0, 0, 0, 0, 0, 1, 0}, j) == PayloadError::bad_lane_index);
-    CHECK(parse_join(Bytes{0, 0, 0, 0, 0, 0, 0, 1, 16}, j) == PayloadError::bad_lane_index);
+    CHECK(parse_join(Bytes{0, 0, 0, 0, 0, 0, 0, 1, MAX_LANES}, j) == PayloadError::bad_lane_index);
     CHECK(parse_join(Bytes{0, 0, 0, 0, 0, 0, 0, 1, 200}, j) == PayloadError::bad_lane_index);
     // Once the flow's lane count is known, the index must be below it.
     CHECK(parse_join(Bytes{0, 0, 0, 0, 0, 0, 0, 1, 2}, j, 3) == PayloadError::none);
@@ -171,7 +171,7 @@ TEST_CASE("pair payload: encoders refuse what a peer would refuse", "[pair]") {
     o.lane_count = 0;
     CHECK_THROWS_AS(encode_open(out, o), std::invalid_argument);
     o = v4_open();
-    o.lane_count = 17;
+    o.lane_count = MAX_LANES + 1;
     CHECK_THROWS_AS(encode_open(out, o), std::invalid_argument);
     o = v4_open();
     o.dest.set_port(0);
@@ -183,7 +183,7 @@ TEST_CASE("pair payload: encoders refuse what a peer would refuse", "[pair]") {
     o.client = Endpoint{};
     CHECK_THROWS_AS(encode_open(out, o), std::invalid_argument);
     CHECK_THROWS_AS(encode_join(out, JoinPayload{1, 0}), std::invalid_argument);
-    CHECK_THROWS_AS(encode_join(out, JoinPayload{1, 16}), std::invalid_argument);
+    CHECK_THROWS_AS(encode_join(out, JoinPayload{1, MAX_LANES}), std::invalid_argument);
     CHECK_THROWS_AS(encode_rst(out, RstReason(0)), std::invalid_argument);
     CHECK_THROWS_AS(encode_rst(out, RstReason(9)), std::invalid_argument);
     CHECK(out == Bytes(128, 0xee));  // nothing written

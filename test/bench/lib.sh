@@ -225,7 +225,7 @@ bench_deployment_peps() {
     case $1 in
         none) echo "" ;;
         gateway) echo "pepb" ;;
-        both | pair[1-9] | pair1[0-6]) echo "pepa pepb" ;;
+        both | pair[1-9] | pair[1-9][0-9]) echo "pepa pepb" ;;
         *) echo "bench: unknown deployment '$1' (none, gateway, both, pair1..pair16)" >&2; return 1 ;;
     esac
 }
