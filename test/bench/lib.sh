@@ -226,7 +226,7 @@ bench_deployment_peps() {
         none) echo "" ;;
         gateway) echo "pepb" ;;
         both | pair[1-9] | pair[1-9][0-9]) echo "pepa pepb" ;;
-        *) echo "bench: unknown deployment '$1' (none, gateway, both, pair1..pair16)" >&2; return 1 ;;
+        *) echo "bench: unknown deployment '$1' (none, gateway, both, pair1..pair32)" >&2; return 1 ;;
     esac
 }
 

@@ -8,8 +8,10 @@
 # Environment knobs (defaults in brackets):
 #   BENCH_PROFILES     testbed profiles, see test/lab/profiles.sh ["geo"]; also leo, terrestrial
 #   BENCH_LOSSES       loss probability applied to both directions via LOSS= ["0 0.001 0.01 0.03"]
-#   BENCH_DEPLOYMENTS  none (no PEP), gateway (pepsal in pepb), both (pepa and pepb)
-#                      ["none gateway both"]
+#   BENCH_DEPLOYMENTS  none (no PEP), gateway (pepsal in pepb), both (pepa and pepb), pairN
+#                      (pepa and pepb as a pair, N lanes per flow, 1 to 32)
+#                      ["none gateway both pair1 pair2 pair4 pair8 pair32"]; the whole default
+#                      matrix takes hours, BENCH_QUICK=1 or a few deployments much less
 #   BENCH_DIRECTIONS   ["download upload"]
 #   BENCH_SIZES        file sizes (K/M suffixes) and/or "stream" ["100K 10M stream"]
 #   BENCH_REPS         runs per point; the median is kept [3]
@@ -60,7 +62,7 @@ if [[ ${BENCH_QUICK:-0} == 1 ]]; then
 fi
 BENCH_PROFILES=${BENCH_PROFILES:-geo}
 BENCH_LOSSES=${BENCH_LOSSES:-0 0.001 0.01 0.03}
-BENCH_DEPLOYMENTS=${BENCH_DEPLOYMENTS:-none gateway both}
+BENCH_DEPLOYMENTS=${BENCH_DEPLOYMENTS:-none gateway both pair1 pair2 pair4 pair8 pair32}
 BENCH_DIRECTIONS=${BENCH_DIRECTIONS:-download upload}
 BENCH_SIZES=${BENCH_SIZES:-100K 10M stream}
 BENCH_REPS=${BENCH_REPS:-3}
