@@ -120,21 +120,40 @@ lanes_reused() {
 # Field NAME of the emulator's counter line for DIR (down|up), since it last started.
 emu_field() { testbed_emu_stats | grep "dir=$1 " | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
+# pepB's flow-end lines for flows from pepA (the ones that report the flight budget).
+far_flow_ends() { grep "via peer $TB_PEPA_SAT_V4: closed" "$PEP_DIR/pepb.log" | grep 'MB again'; }
+
+# Waits up to 10 s for pepB's flow-end line number BEFORE+1 and prints it: pepB logs a flow's
+# end after DONE went both ways, a round trip or more after the client saw the last byte, and
+# later still on a loaded machine; reading the last line too early reads the flow before.
+next_far_flow_end() {
+    local before=$1 i
+    for i in $(seq 100); do
+        if [ "$(far_flow_ends | wc -l)" -gt "$before" ]; then
+            far_flow_ends | sed -n "$((before + 1))p"
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "pepB logged no flow end within 10 s" >&2
+    return 1
+}
+
 # The flight budget at work, across the lossy link: pepB's flow end reports that the budget
 # took over after startup and held bytes back, with a path estimate near the emulator's
 # 50 Mbit/s and 600 ms; and the bottleneck's queue dropped few packets (16 BBR lanes left to
 # themselves kept it overfull: 12.8 % of packets dropped there over a 60 s stream).
 flight_budget_measures_the_path() {
-    local line rate rtt startup waited packets drops before
+    local line rate rtt startup waited packets drops before ends
     LOSS=0.01 testbed_profile lossy >/dev/null || return 1
     # Fresh lanes, opened over this path: the lanes kept from the flows before were opened
     # while the link had no delay, and the kernel keeps their min RTT for 5 minutes.
     before=$(grep -c 'lanes to peer .* authenticated' "$PEP_DIR/pepa.log")
     pep_stop pepa >/dev/null && pep_stop pepb >/dev/null && start_far && start_near || return 1
     lanes_ready $((before + 1)) || { echo "pepA did not reconnect its lanes"; return 1; }
+    ends=$(far_flow_ends | wc -l)
     client download --to "$TB_SERVER_V4:5201" --bytes 60M || return 1
-    sleep 0.5
-    line=$(grep "via peer $TB_PEPA_SAT_V4: closed" "$PEP_DIR/pepb.log" | grep 'MB again' | tail -1)
+    line=$(next_far_flow_end "$ends") || return 1
     echo "pepB: $line"
     waited=$(sed -n 's/.* \([0-9.]*\) s for the flight budget.*/\1/p' <<<"$line")
     rate=$(sed -n 's/.*path \([0-9.]*\) Mbit\/s x.*/\1/p' <<<"$line")
@@ -151,14 +170,14 @@ flight_budget_measures_the_path() {
 # handed back, open congestion windows and all, and starts its budget from their estimate
 # (no startup), so those windows do not empty into the bottleneck at once.
 handed_back_lanes_start_budgeted() {
-    local line packets0 drops0 packets drops
+    local line packets0 drops0 packets drops ends
     # The last lanes come back a round trip after the client's close (its FIN, then the far
     # side's DONE); a flow that starts sooner takes fresh lanes.
     sleep 2
     packets0=$(emu_field down packets) drops0=$(emu_field down dropped_queue)
+    ends=$(far_flow_ends | wc -l)
     client download --to "$TB_SERVER_V4:5201" --bytes 60M || return 1
-    sleep 0.5
-    line=$(grep "via peer $TB_PEPA_SAT_V4: closed" "$PEP_DIR/pepb.log" | grep 'MB again' | tail -1)
+    line=$(next_far_flow_end "$ends") || return 1
     echo "pepB: $line"
     packets=$(($(emu_field down packets) - packets0)) drops=$(($(emu_field down dropped_queue) - drops0))
     echo "emulator: $drops of $packets packets dropped at the queue"
