@@ -58,6 +58,17 @@ inline TcpPair make_tcp_pair(int hang_limit_s, int buf_bytes = 0) {
     return {std::move(left), std::move(right)};
 }
 
+// A non-blocking SOCK_SEQPACKET pair, as the connmgr and its workers use for passing lanes.
+struct SeqpacketPair {
+    UniqueFd a, b;
+};
+
+inline SeqpacketPair make_seqpacket_pair() {
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) == 0);
+    return {UniqueFd(sv[0]), UniqueFd(sv[1])};
+}
+
 // `n` pseudo-random bytes, the same for the same seed (xorshift64).
 inline Bytes pattern(uint64_t seed, size_t n) {
     Bytes out(n);

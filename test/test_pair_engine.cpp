@@ -445,9 +445,7 @@ TEST_CASE("pair engine reports bad arguments as an error and closes what it was 
 TEST_CASE("pair fd passing carries a lane fd and its index", "[pair-engine]") {
     int fds = test::open_fd_count();
     {
-        int sv[2];
-        REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) == 0);
-        UniqueFd a(sv[0]), b(sv[1]);
+        auto [a, b] = make_seqpacket_pair();
         auto tcp = make_tcp_pair(HANG_LIMIT_S);
         UniqueFd got;
         uint8_t index = 0;

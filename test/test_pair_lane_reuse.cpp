@@ -138,9 +138,7 @@ TEST_CASE("pair engines close the lanes at a clean end unless asked to keep them
 TEST_CASE("pair lane return carries a lane, its owner and the path estimate", "[pair-engine]") {
     int fds = test::open_fd_count();
     {
-        int sv[2];
-        REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) == 0);
-        UniqueFd rx(sv[0]), tx(sv[1]);
+        auto [rx, tx] = make_seqpacket_pair();
         auto lane = make_tcp_pair(HANG_LIMIT_S);
         uint16_t port = Rig::local_port(lane.left.get());
         std::vector<UniqueFd> lanes;

@@ -328,7 +328,7 @@ report_markdown() {  # MEDIANS
         "a packet counts as late ${BENCH_LATE_MS:-2} ms after its due time);" \
         "files capped at $BENCH_MAX_SECS s; iperf3 streams of $BENCH_STREAM_SECS s (\"2nd half\": receiver" \
         "rate after the ramp-up). Deployments: none = end to end, gateway = pepsal in pepb," \
-        "both = pepsal in pepa and pepb. Emulator CPU: % of one core, the busiest transfer's median run."
+        "both = pepsal in pepa and pepb, pairN = pepa and pepb as a pair, N lanes per flow. Emulator CPU: % of one core, the busiest transfer's median run."
     for profile in $BENCH_PROFILES; do for loss in $BENCH_LOSSES; do
         echo
         echo "## $profile ($(bench_profile_summary "$profile")), random loss $(awk -v l="$loss" 'BEGIN { printf "%g", l * 100 }') % each way"
