@@ -44,6 +44,14 @@ constexpr uint64_t WINDOW_STEP_DIVISOR = 16;
 // the other lanes. A few getsockopt calls per lane, 20 times a second.
 constexpr uint64_t LANE_CHECK_MS = 50;
 
+// Tail reinjection (see reinject_tail): the flow has nothing staged and gave no new DATA to
+// any lane for TAIL_QUIET_MS (a stream that keeps up with its lanes empties its staging
+// buffer many times a second, so an empty buffer alone is no tail: a 60 s upload at 1 % loss
+// sent 1.2 % again that way), and a lane's chunk is still unacknowledged its smoothed RTT
+// x 5/4 plus TAIL_MARGIN_MS after it went.
+constexpr uint64_t TAIL_QUIET_MS = 100;
+constexpr uint64_t TAIL_MARGIN_MS = 50;
+
 // While the FlightBudget holds staged bytes back, the lanes' sockets are writable and say
 // nothing when their acknowledgements free budget: the loop looks again this often. At
 // 50 Mbit/s that is 31 KB, well inside what the lanes hold unsent.
@@ -80,13 +88,17 @@ private:
     void on_local_event(uint32_t events);
     void distribute();
     void load_lanes(bool for_data);
-    bool send_control(Carries carries, std::span<const uint8_t> frame);
+    std::optional<size_t> send_control(Carries carries, std::span<const uint8_t> frame,
+                                       std::optional<size_t> avoid = std::nullopt);
     void send_fin();
     void announce_window();
     void send_keepalives();
     void reinject();
     bool send_data(size_t lane_index, uint64_t offset, std::span<const uint8_t> payload);
     void check_lane_health();
+    void reinject_tail(size_t index, const Lane& lane, const Lane::PathState& path);
+    bool tail_overdue(uint64_t sent_ms, const Lane::PathState& path) const;
+    void check_fin_lane(size_t index, const Lane& lane, const Lane::PathState& path, bool tail);
     bool lane_checks_due() const;
     bool fin_sent() const;
     bool all_flushed() const;
@@ -128,6 +140,12 @@ private:
     uint64_t budget_left_ = UINT64_MAX;     // load_lanes(true): what the budget still allows
     bool budget_blocked_ = false;           // distribute() stopped at the budget
     uint64_t last_lane_check_ms_ = 0;
+    uint64_t last_data_ms_ = 0;  // when distribute() last gave new DATA to a lane
+    // The lane our FIN went to last, the lane byte number of its end, when it went; until
+    // that lane's TCP acknowledged it. fin_again_: send it once more, on another lane.
+    std::optional<size_t> fin_lane_;
+    uint64_t fin_lane_end_ = 0, fin_sent_ms_ = 0;
+    bool fin_again_ = false;
     InboundStream inbound_;
     uint64_t announced_ = 0;  // the last WINDOW limit we sent
     uint64_t now_ms_, start_ms_, last_activity_ms_;

@@ -70,7 +70,8 @@ ReorderError InboundStream::on_data(uint64_t offset, std::span<const uint8_t> by
 }
 
 ReorderError InboundStream::on_fin(uint64_t end_offset) {
-    if (fin_known()) return ReorderError::fin_twice;
+    // The same FIN again: the peer sent it on a second lane because the first one stalled.
+    if (fin_known()) return *reorder_.fin_offset() + direct_ == end_offset ? ReorderError::none : ReorderError::fin_twice;
     if (end_offset < delivered()) return ReorderError::fin_before_received;
     return reorder_.set_fin(end_offset - direct_);
 }

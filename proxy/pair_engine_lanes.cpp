@@ -112,7 +112,15 @@ void Engine::on_lane_done(Lane& lane) {
         fail(EngineEnd::protocol_error, lane_name(lane) + ": frames after DONE");
         return;
     }
-    peer_finished(lane, "DONE from the peer");
+    // The peer sends DONE once it delivered our whole stream, FIN included, and gave its
+    // own FIN to a lane; that FIN may still be on its way on another lane, and the flow
+    // waits for it (lanes_needed()).
+    if (fin_sent()) return;
+    if (outbound_.fin_queued()) {
+        peer_done_ = true;
+        return;
+    }
+    fail(EngineEnd::protocol_error, lane_name(lane) + ": DONE from the peer before our FIN");
 }
 
 void Engine::peer_finished(Lane& lane, const char* what) {

@@ -18,6 +18,9 @@ int socket_error(int fd) {
     return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 ? err : errno;
 }
 
+// How long after they went a lane's bytes count as lost at the tail (see reinject_tail).
+uint64_t tail_wait_ms(const Lane::PathState& path) { return uint64_t(path.srtt_us) * 5 / 4000 + TAIL_MARGIN_MS; }
+
 }  // namespace
 
 void Engine::on_local_event(uint32_t events) {
@@ -81,6 +84,7 @@ void Engine::check_lane_health() {
     sample.now_us = now_ms_ * 1000;
     sample.sender_busy = !outbound_.next_chunk().empty();
     sample.lanes.clear();
+    bool tail = !sample.sender_busy && now_ms_ - last_data_ms_ >= TAIL_QUIET_MS;
     for (size_t i = 0; i < lanes_.size(); ++i) {
         const Lane* lane = lanes_[i].get();
         if (!lane || !lane->sendable()) continue;
@@ -94,6 +98,8 @@ void Engine::check_lane_health() {
         // within a few hundred ms. Sending all at once duplicated up to 1.6 % of an upload.
         timeout_checks_[i] = timed_out_[i] ? timeout_checks_[i] + 1 : 0;
         if (timed_out_[i]) sent_.reinject(i, size_t(1) << std::min<size_t>(timeout_checks_[i] - 1, 20));
+        else if (tail) reinject_tail(i, *lane, path);
+        if (fin_lane_ == i && !fin_again_) check_fin_lane(i, *lane, path, tail);
         // Unsigned differences: tcpi_delivered wraps after 2^32 segments.
         delivered_bytes_ += uint64_t(uint32_t(path.delivered - delivered_seen_[i])) * path.mss;
         delivered_seen_[i] = path.delivered;
@@ -106,10 +112,32 @@ void Engine::check_lane_health() {
     if (was_startup && !budget_.in_startup()) result_.startup_ms = now_ms_ - start_ms_;
 }
 
-// While copies are held, or a lane is marked timed out (it takes no DATA until a check sees
-// it recovered; were every lane marked, nothing else would ever look again).
+// The tail of a burst (a 100 KB response, the end of a file) spreads over many lanes with a
+// few packets each, and when a lane's last packets are lost nothing behind them tells its
+// TCP: it finds out from a tail loss probe two round trips later, or from a timeout. The
+// flow's receiver waits in order all that time. So once the flow has nothing left to send,
+// the chunks a lane has held unacknowledged for 5/4 of its smoothed RTT plus a margin,
+// with nothing of its own still unsent, go again on the other lanes: a copy arrives about
+// a round trip earlier than the probe's retransmission. Only lanes whose acknowledgements
+// are late pay, with a copy of their tail; a stream gives its lanes new DATA all the time,
+// so this does not fire during one (TAIL_QUIET_MS).
+void Engine::reinject_tail(size_t index, const Lane& lane, const Lane::PathState& path) {
+    std::optional<uint64_t> oldest = sent_.oldest_unqueued_ms(index);
+    if (!oldest || !tail_overdue(*oldest, path)) return;
+    if (lane.pending() > 0 || lane.send_state().unsent > 0) return;  // still leaving: no tail yet
+    sent_.reinject_sent_before(index, now_ms_ - tail_wait_ms(path));
+}
+
+// What went to a lane at `sent_ms` should have been acknowledged by now.
+bool Engine::tail_overdue(uint64_t sent_ms, const Lane::PathState& path) const {
+    return path.carrying && path.srtt_us != 0 && now_ms_ >= sent_ms + tail_wait_ms(path);
+}
+
+// While copies are held, our FIN is unacknowledged, or a lane is marked timed out (it takes
+// no DATA until a check sees it recovered; were every lane marked, nothing else would ever
+// look again).
 bool Engine::lane_checks_due() const {
-    return !sent_.empty() || std::find(timed_out_.begin(), timed_out_.end(), true) != timed_out_.end();
+    return !sent_.empty() || fin_lane_ || std::find(timed_out_.begin(), timed_out_.end(), true) != timed_out_.end();
 }
 
 // Chunks of timed-out lanes go first, to the lanes that can send now; the receiver keeps
@@ -121,7 +149,7 @@ void Engine::reinject() {
         std::optional<size_t> pick = pick_lane(loads_);
         if (!pick) return;
         if (!send_data(*pick, chunk->offset, chunk->bytes)) return;
-        sent_.reinjected(*pick, lanes_[*pick]->given_bytes());
+        sent_.reinjected(*pick, lanes_[*pick]->given_bytes(), now_ms_);
     }
 }
 
@@ -147,30 +175,54 @@ void Engine::distribute() {
         uint64_t offset = outbound_.next_offset();
         budget_left_ -= std::min<uint64_t>(budget_left_, FRAME_HEADER_BYTES + chunk.size());
         if (!send_data(*pick, offset, chunk)) return;
-        sent_.add(*pick, offset, chunk, lanes_[*pick]->given_bytes());
+        sent_.add(*pick, offset, chunk, lanes_[*pick]->given_bytes(), now_ms_);
         outbound_.sent(chunk.size());
+        last_data_ms_ = now_ms_;
     }
 }
 
-bool Engine::send_control(Carries carries, std::span<const uint8_t> frame) {
+// The lane it went to; nothing if no lane (but `avoid`) can send now, or the lane broke.
+std::optional<size_t> Engine::send_control(Carries carries, std::span<const uint8_t> frame,
+                                           std::optional<size_t> avoid) {
     load_lanes(false);
+    if (avoid) loads_[*avoid].writable = false;
     std::optional<size_t> pick = pick_lane(loads_);
-    if (!pick) return false;  // tried again on the next pass, once a lane can send
+    if (!pick) return std::nullopt;  // tried again on the next pass, once a lane can send
     Lane& lane = *lanes_[*pick];
     if (int err = lane.send_frame(now_ms_, carries, frame)) {
         lane_broke(lane, "write", err);
-        return false;
+        return std::nullopt;
     }
-    return true;
+    return pick;
 }
 
 // FIN goes out once every DATA frame was given to a lane; it may overtake DATA still queued on
 // other lanes, which the receiver allows (it delivers EOF only once every byte before it).
+// It goes again, on another lane, when check_fin_lane() finds the lane it went to stalled.
 void Engine::send_fin() {
-    if (!outbound_.fin_due()) return;
+    bool again = fin_again_ && outbound_.fin_queued() && !peer_done_;
+    if (!outbound_.fin_due() && !again) return;
     std::array<uint8_t, FRAME_HEADER_BYTES> frame;
-    if (send_control(Carries::stream, std::span(frame.data(), encode_fin(frame, outbound_.end_offset()))))
-        outbound_.set_fin_queued();
+    std::span<const uint8_t> bytes(frame.data(), encode_fin(frame, outbound_.end_offset()));
+    std::optional<size_t> lane = send_control(Carries::stream, bytes, again ? fin_lane_ : std::nullopt);
+    if (!lane) return;
+    outbound_.set_fin_queued();
+    fin_again_ = false;
+    fin_lane_ = lane;
+    fin_lane_end_ = lanes_[*lane]->given_bytes();
+    fin_sent_ms_ = now_ms_;
+}
+
+// A FIN is 16 bytes at the very end of a lane's traffic: when that lane stalls (timeout
+// recovery) or its last packets are lost (nothing behind them tells its TCP), the peer would
+// wait seconds for it, or for ever on a lane that died. Seen: a flow whose DATA all arrived
+// by reinjection, its FIN stuck on the dead lane. The receiver takes a repeated FIN.
+void Engine::check_fin_lane(size_t index, const Lane& lane, const Lane::PathState& path, bool tail) {
+    if (lane.acked_bytes() >= fin_lane_end_) {
+        fin_lane_.reset();
+        return;
+    }
+    if (timed_out_[index] || (tail && tail_overdue(fin_sent_ms_, path))) fin_again_ = true;
 }
 
 // Our whole stream, FIN included, is in the lanes' sockets: from here on the peer may have

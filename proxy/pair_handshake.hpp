@@ -37,7 +37,7 @@ namespace pepsal::pair {
 // 2: DATA may repeat bytes already sent (reinjection); version 1 receivers refused that.
 // 3: a flow's clean end is DONE on every lane (not a TCP shutdown), and the lane then carries
 //    the next flow (lane reuse); version 2 peers would take DONE for a protocol error.
-constexpr uint8_t HANDSHAKE_VERSION = 3;
+constexpr uint8_t HANDSHAKE_VERSION = 4;
 constexpr size_t HELLO_BYTES = 40;
 constexpr size_t CHALLENGE_BYTES = 72;
 constexpr size_t PROOF_BYTES = 32;

@@ -18,7 +18,7 @@ enum class ReorderError {
     empty_chunk,          // DATA carries at least one byte
     beyond_window,        // ends past limit(): the sender ignored our WINDOW
     beyond_fin,           // ends past the FIN offset
-    fin_twice,            // a second FIN, even with the same offset
+    fin_twice,            // a second FIN, even with the same offset (InboundStream allows that)
     fin_before_received,  // FIN offset below bytes already received
     fin_beyond_window,    // FIN offset past limit(): bytes before it were never allowed
 };

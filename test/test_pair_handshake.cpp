@@ -47,7 +47,7 @@ Bytes hmac(const Psk& key, const std::string& label, const Bytes& a, const Bytes
     return out;
 }
 
-const Bytes PRELUDE = {'P', 'E', 'P', 'L', 3, 0, 0, 0};
+const Bytes PRELUDE = {'P', 'E', 'P', 'L', 4, 0, 0, 0};
 
 // The three messages of one run, as they went over the wire.
 struct Transcript {

@@ -2,6 +2,7 @@
 // stream, under a sender that respects the window as a real one would; the window and FIN
 // bounds are enforced, duplicates (reinjected copies) add only their new bytes, and errors
 // change nothing.
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <algorithm>
@@ -12,7 +13,9 @@
 #include <stdexcept>
 #include <vector>
 
+#include "pair_engine_inbound.hpp"
 #include "pair_reorder.hpp"
+#include "unique_fd.hpp"
 
 using namespace pepsal::pair;
 using Bytes = std::vector<uint8_t>;
@@ -275,4 +278,17 @@ TEST_CASE("pair reorder: many tiny chunks in reverse order stay cheap", "[pair]"
     while (rb.readable() > 0) drain(rb, out, 997);
     REQUIRE(out.size() == n);
     for (uint64_t i = 0; i < n; ++i) REQUIRE(out[i] == uint8_t(i));
+}
+
+TEST_CASE("pair inbound stream: the same FIN again is taken, another one is refused", "[pair]") {
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    pepsal::UniqueFd local(sv[0]), app(sv[1]);
+    InboundStream in(1000, local.get());
+    REQUIRE(in.on_data(0, Bytes(100, 7)) == ReorderError::none);
+    REQUIRE(in.on_fin(100) == ReorderError::none);
+    CHECK(in.on_fin(100) == ReorderError::none);  // sent again on a second lane
+    CHECK(in.on_fin(101) == ReorderError::fin_twice);
+    CHECK(in.on_fin(99) == ReorderError::fin_twice);
+    CHECK(in.complete());
 }
