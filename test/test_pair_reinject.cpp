@@ -88,6 +88,25 @@ TEST_CASE("pair sent chunks: the tail sent before a time is queued, once", "[pai
     CHECK(s.next_reinjection()->offset == 100);
 }
 
+namespace {
+
+// From construction on, every packet the near engine sends on lane `index` is lost on the way
+// (INPUT: a drop in OUTPUT would fail the send, which TCP retries as unsent, not as a loss),
+// ACKs included; restore() ends that.
+class DeadLane {
+public:
+    DeadLane(const Rig& rig, size_t index)
+        : rule_("INPUT -i lo -p tcp --sport " + std::to_string(rig.near_lane_ports.at(index)) + " -j DROP") {
+        sh("iptables -w -A " + rule_);
+    }
+    void restore() { sh("iptables -w -D " + rule_); }
+
+private:
+    std::string rule_;
+};
+
+}  // namespace
+
 TEST_CASE("pair engine sends the lost tail of a burst again once nothing else is to send", "[pair-engine][root]") {
     if (!privileged_or_skip("[pair-engine][root]")) return;
     ScopedNetns netns;
@@ -97,11 +116,7 @@ TEST_CASE("pair engine sends the lost tail of a burst again once nothing else is
     RigOptions o(4);
     Rig rig(o);
     exchange_hello(rig);
-    // Lane 0 (the first choice of a burst: ties go to the lowest index) loses everything the
-    // near engine sends on it from now on.
-    std::string drop = "iptables -w -A INPUT -i lo -p tcp --sport " +
-                       std::to_string(rig.near_lane_ports.at(0)) + " -j DROP";
-    sh(drop);
+    DeadLane dead(rig, 0);  // the first choice of a burst: ties go to the lowest index
     Bytes up = pattern(22, 20'000);
     uint64_t start = monotonic_ms();
     REQUIRE(write_all(rig.client.get(), up) == 0);  // no FIN: the flow stays open, and idle
@@ -111,7 +126,7 @@ TEST_CASE("pair engine sends the lost tail of a burst again once nothing else is
     CHECK((got.data == up));
     INFO("20 KB arrived in " << took << " ms while lane 0 was dead");
     CHECK(took < 1500);
-    sh("iptables -w -D INPUT -i lo -p tcp --sport " + std::to_string(rig.near_lane_ports.at(0)) + " -j DROP");
+    dead.restore();
     shutdown(rig.client.get(), SHUT_WR);
     shutdown(rig.server.get(), SHUT_WR);
     CHECK(read_to_eof(rig.client.get()).err == 0);
@@ -131,11 +146,7 @@ TEST_CASE("pair engine sends a timed-out lane's data again on the others", "[pai
     RigOptions o(4);
     Rig rig(o);
     exchange_hello(rig);
-    // From now on lane 0 loses every packet the near engine sends on it, on the way (INPUT:
-    // a drop in OUTPUT would fail the send, which TCP retries as unsent, not as a loss).
-    std::string drop = "iptables -w -A INPUT -i lo -p tcp --sport " +
-                       std::to_string(rig.near_lane_ports.at(0)) + " -j DROP";
-    sh(drop);
+    DeadLane dead(rig, 0);
     Bytes up = pattern(21, 6 * MB);
     std::thread cw([&] {
         write_all(rig.client.get(), up);
@@ -163,5 +174,5 @@ TEST_CASE("pair engine sends a timed-out lane's data again on the others", "[pai
     // Far sent only the 7-byte hello; lane 0 may have lost the ACK of it (delayed, then
     // dropped), and then far's tail reinjection sent it again.
     CHECK(far.reinjected <= 7);
-    sh("iptables -w -D INPUT -i lo -p tcp --sport " + std::to_string(rig.near_lane_ports.at(0)) + " -j DROP");
+    dead.restore();
 }
