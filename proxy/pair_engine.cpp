@@ -57,7 +57,6 @@ Engine::Engine(UniqueFd local, size_t expected_lanes, UniqueFd lane_feed, const 
       expected_(expected_lanes),
       outbound_(options.chunk_bytes, INITIAL_WINDOW),
       sent_(expected_lanes <= MAX_LANES ? expected_lanes : 0),
-      timed_out_(expected_lanes <= MAX_LANES ? expected_lanes : 0, false),
       timeout_checks_(expected_lanes <= MAX_LANES ? expected_lanes : 0, 0),
       delivered_at_join_(expected_lanes <= MAX_LANES ? expected_lanes : 0, 0),
       delivered_seen_(expected_lanes <= MAX_LANES ? expected_lanes : 0, 0),

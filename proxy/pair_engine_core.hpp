@@ -130,8 +130,10 @@ private:
     std::optional<Poller> poller_;
     OutboundStream outbound_;
     SentChunks sent_;             // copies of DATA until its lane's TCP acknowledged it
-    std::vector<bool> timed_out_;  // per lane, as of the last check_lane_health()
-    std::vector<size_t> timeout_checks_;  // per lane: consecutive checks that found it timed out
+    // Per lane: consecutive check_lane_health() calls that found it in timeout recovery (0:
+    // not timed out as of the last check).
+    std::vector<size_t> timeout_checks_;
+    bool timed_out(size_t lane) const { return timeout_checks_[lane] > 0; }
     FlightBudget budget_;
     std::vector<uint32_t> delivered_at_join_;  // per lane: tcpi_delivered when it joined
     std::vector<uint32_t> delivered_seen_;     // per lane: tcpi_delivered at the last check

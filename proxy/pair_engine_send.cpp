@@ -50,8 +50,8 @@ void Engine::load_lanes(bool for_data) {
         if (!lane || !lane->sendable()) continue;
         Lane::SendState st = lane->send_state();
         held += st.in_flight + st.unsent;
-        if (for_data && (lane->pending() > 0 || timed_out_[i] || st.unsent >= LANE_NOTSENT_LOWAT)) continue;
-        loads_[i] = LaneLoad{timed_out_[i] ? UINT64_MAX : st.unsent, true, for_data ? st.room : 0};
+        if (for_data && (lane->pending() > 0 || timed_out(i) || st.unsent >= LANE_NOTSENT_LOWAT)) continue;
+        loads_[i] = LaneLoad{timed_out(i) ? UINT64_MAX : st.unsent, true, for_data ? st.room : 0};
     }
     if (!for_data) return;
     std::optional<uint64_t> limit = budget_.limit();
@@ -90,14 +90,13 @@ void Engine::check_lane_health() {
         if (!lane || !lane->sendable()) continue;
         sent_.acked(i, lane->acked_bytes());
         Lane::PathState path = lane->path_state();
-        timed_out_[i] = path.timed_out;
         // A lane that just timed out is usually one lost retransmission away from recovering,
         // and the peer's TCP may hold (SACKed) most of what it has not acknowledged: its
         // oldest chunk, the hole the flow waits for, goes again first, then twice as many
         // with each check it stays in timeout recovery, so that a lane that died is emptied
         // within a few hundred ms. Sending all at once duplicated up to 1.6 % of an upload.
-        timeout_checks_[i] = timed_out_[i] ? timeout_checks_[i] + 1 : 0;
-        if (timed_out_[i]) sent_.reinject(i, size_t(1) << std::min<size_t>(timeout_checks_[i] - 1, 20));
+        timeout_checks_[i] = path.timed_out ? timeout_checks_[i] + 1 : 0;
+        if (timed_out(i)) sent_.reinject(i, size_t(1) << std::min<size_t>(timeout_checks_[i] - 1, 20));
         else if (tail) reinject_tail(i, *lane, path);
         if (fin_lane_ == i && !fin_again_) check_fin_lane(i, *lane, path, tail);
         // Unsigned differences: tcpi_delivered wraps after 2^32 segments.
@@ -137,7 +136,7 @@ bool Engine::tail_overdue(uint64_t sent_ms, const Lane::PathState& path) const {
 // no DATA until a check sees it recovered; were every lane marked, nothing else would ever
 // look again).
 bool Engine::lane_checks_due() const {
-    return !sent_.empty() || fin_lane_ || std::find(timed_out_.begin(), timed_out_.end(), true) != timed_out_.end();
+    return !sent_.empty() || fin_lane_ || std::any_of(timeout_checks_.begin(), timeout_checks_.end(), [](size_t n) { return n > 0; });
 }
 
 // Chunks of timed-out lanes go first, to the lanes that can send now; the receiver keeps
@@ -200,7 +199,7 @@ std::optional<size_t> Engine::send_control(Carries carries, std::span<const uint
 // other lanes, which the receiver allows (it delivers EOF only once every byte before it).
 // It goes again, on another lane, when check_fin_lane() finds the lane it went to stalled.
 void Engine::send_fin() {
-    bool again = fin_again_ && outbound_.fin_queued() && !peer_done_;
+    bool again = fin_again_ && !peer_done_;  // fin_again_ only ever follows a queued FIN
     if (!outbound_.fin_due() && !again) return;
     std::array<uint8_t, FRAME_HEADER_BYTES> frame;
     std::span<const uint8_t> bytes(frame.data(), encode_fin(frame, outbound_.end_offset()));
@@ -222,7 +221,7 @@ void Engine::check_fin_lane(size_t index, const Lane& lane, const Lane::PathStat
         fin_lane_.reset();
         return;
     }
-    if (timed_out_[index] || (tail && tail_overdue(fin_sent_ms_, path))) fin_again_ = true;
+    if (timed_out(index) || (tail && tail_overdue(fin_sent_ms_, path))) fin_again_ = true;
 }
 
 // Our whole stream, FIN included, is in the lanes' sockets: from here on the peer may have
